@@ -1,0 +1,22 @@
+"The project's own invariants: README mirrors nbs/index.ipynb, memo_nb/ mirrors the notebooks."
+import shutil, subprocess
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def test_readme_is_index_notebook():
+    from nbconvert import MarkdownExporter
+    body, _ = MarkdownExporter().from_filename(str(ROOT/'nbs'/'index.ipynb'))
+    assert (ROOT/'README.md').read_text() == body, (
+        "README.md differs from nbs/index.ipynb; regenerate it with "
+        "`jupyter nbconvert --to markdown nbs/index.ipynb --output-dir . --output README`")
+
+
+def test_library_in_sync_with_notebooks(tmp_path):
+    for p in ('nbs', 'settings.ini', 'memo_nb'): 
+        (shutil.copytree if (ROOT/p).is_dir() else shutil.copy)(ROOT/p, tmp_path/p)
+    subprocess.run(['nbdev_export'], cwd=tmp_path, check=True, capture_output=True)
+    for f in (ROOT/'memo_nb').glob('*.py'):
+        assert (tmp_path/'memo_nb'/f.name).read_text() == f.read_text(), f"{f} is out of sync: run nbdev_export"
+    assert {f.name for f in (tmp_path/'memo_nb').glob('*.py')} == {f.name for f in (ROOT/'memo_nb').glob('*.py')}
