@@ -1,0 +1,104 @@
+"Training engine: resumable, deterministic, independent copies, clear errors."
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from memo_nb.train import TrainConfig, train_run, load_records
+
+TINY = dict(dataset='digits', train_size=256, copies=2, probe_size=64, draws=2, epochs=3, width=4, batch_size=32, probe_batch=32)
+
+
+def weights(run, i): return torch.load(Path(run)/'weights'/f'copy_{i:02d}.pt', weights_only=True)
+
+
+@pytest.mark.parametrize('setup, lr', [('simclr', 1e-3), ('supervised', 0.05), ('random', 0.05)])
+def test_resumed_run_equals_uninterrupted(tmp_path, setup, lr):
+    cfg = TrainConfig(setup=setup, lr=lr, **TINY)
+    whole = train_run(cfg, tmp_path/'whole', progress=False)
+    part = train_run(cfg, tmp_path/'part', progress=False, stop_after=1)
+    assert (part/'state.pt').exists() and not (part/'weights').exists()
+    assert len(list((part/'records').glob('*.npz'))) == 2
+    train_run(cfg, part, progress=False)  # resumes at epoch 2
+    a, b = load_records(whole), load_records(part)
+    for k in ('correct', 'p_true', 'loss', 'acc'): np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    for i in range(2):
+        for k, v in weights(whole, i).items(): assert torch.equal(v, weights(part, i)[k]), k
+    assert not (part/'state.pt').exists()
+
+
+def test_record_shapes_and_probe(tmp_path):
+    rec = load_records(train_run(TrainConfig(setup='simclr', lr=1e-3, **TINY), tmp_path/'r', progress=False))
+    assert rec['correct'].shape == (4, 2, 2, 64, 2) and rec['correct'].dtype == bool
+    assert rec['p_true'].shape == (4, 2, 2, 64, 2)
+    assert len(np.unique(rec['probe'])) == 64
+    assert np.bincount(rec['probe_true_labels']).min() >= 6  # class-balanced
+    # the same draws for every copy and epoch: untrained copies differ, so their bits differ, but the probe is fixed
+    again = load_records(train_run(TrainConfig(setup='simclr', lr=1e-3, **TINY), tmp_path/'r2', progress=False))
+    np.testing.assert_array_equal(rec['correct'], again['correct'])  # same seeds, same records
+
+
+def test_copies_do_not_depend_on_each_other(tmp_path):
+    one = train_run(TrainConfig(setup='supervised', lr=0.05, **{**TINY, 'copies': 1}), tmp_path/'one', progress=False)
+    two = train_run(TrainConfig(setup='supervised', lr=0.05, **TINY), tmp_path/'two', progress=False)
+    for k, v in weights(one, 0).items(): assert torch.equal(v, weights(two, 0)[k]), k
+    assert not torch.equal(weights(two, 0)['head.weight'], weights(two, 1)['head.weight'])
+    np.testing.assert_array_equal(load_records(one)['correct'][:, 0], load_records(two)['correct'][:, 0])
+
+
+def test_other_seed_other_records(tmp_path):
+    a = load_records(train_run(TrainConfig(setup='supervised', lr=0.05, **TINY), tmp_path/'a', progress=False))
+    b = load_records(train_run(TrainConfig(setup='supervised', lr=0.05, seed=1, **TINY), tmp_path/'b', progress=False))
+    assert not np.array_equal(a['p_true'], b['p_true'])
+
+
+def test_finished_run_is_skipped(tmp_path):
+    run = train_run(TrainConfig(setup='random', lr=0.05, **TINY), tmp_path/'r', progress=False)
+    stamp = (run/'records'/'epoch_0003.npz').stat().st_mtime_ns
+    train_run(TrainConfig(setup='random', lr=0.05, **TINY), run, progress=False)
+    assert (run/'records'/'epoch_0003.npz').stat().st_mtime_ns == stamp
+
+
+def test_other_config_in_same_folder_is_refused(tmp_path):
+    run = train_run(TrainConfig(setup='supervised', lr=0.05, **{**TINY, 'epochs': 1}), tmp_path/'r', progress=False)
+    with pytest.raises(ValueError, match=r"another configuration \(copies: 2 -> 3\)"):
+        train_run(TrainConfig(setup='supervised', lr=0.05, **{**TINY, 'epochs': 1, 'copies': 3}), run, progress=False)
+    # how it runs (device, checkpoint interval) may change
+    train_run(TrainConfig(setup='supervised', lr=0.05, save_every=5, device='cpu', **{**TINY, 'epochs': 1}), run, progress=False)
+
+
+def test_nan_loss_names_setup_copy_epoch_and_keeps_records(tmp_path):
+    cfg = TrainConfig(setup='supervised', lr=1e12, **TINY)
+    with pytest.raises(FloatingPointError, match=r"setup 'supervised', copy 0, epoch 1"):
+        train_run(cfg, tmp_path/'r', progress=False)
+    assert (tmp_path/'r'/'records'/'epoch_0000.npz').exists()
+
+
+@pytest.mark.parametrize('change, match', [
+    (dict(setup='moco'), "Unknown setup 'moco'"), (dict(copies=0), 'copies must be an integer >= 1, got 0'),
+    (dict(probe_size=300), 'probe_size 300 is larger than the training set'), (dict(draws=0), 'draws must be'),
+    (dict(setup='simclr', batch_size=1), 'batch_size must be >= 2'), (dict(lr=-1.), 'lr must be a positive'),
+    (dict(setup='simclr', probe_size=33), 'probe batch of one object'), (dict(train_size=5000), 'train_size 5000 is larger'),
+    (dict(dataset='nope'), "Unknown dataset 'nope'")])
+def test_bad_config_fails_before_any_work(tmp_path, change, match):
+    with pytest.raises(ValueError, match=match): train_run(TrainConfig(**{**TINY, **change}), tmp_path/'r', progress=False)
+    assert not (tmp_path/'r').exists()
+
+
+@pytest.mark.slow
+def test_all_setups_learn_on_cifar_subset(tmp_path, cifar_jpeg):
+    "The issue's acceptance run: 4 width-16 copies on 2,000 CIFAR-10 images learn in every setup."
+    common = dict(dataset=f'folder:{cifar_jpeg}', train_size=2000, copies=4, probe_size=512, draws=4, width=16)
+    runs = {
+        'supervised': TrainConfig(setup='supervised', lr=0.05, epochs=10, batch_size=256, **common),
+        'random_aug': TrainConfig(setup='random_aug', lr=0.05, epochs=10, batch_size=256, **common),
+        'random': TrainConfig(setup='random', lr=0.05, epochs=25, batch_size=256, **common),
+        'simclr': TrainConfig(setup='simclr', lr=1e-3, temperature=0.1, epochs=15, batch_size=128, probe_batch=128, **common),
+    }
+    rec = {k: load_records(train_run(c, tmp_path/k)) for k, c in runs.items()}
+    assert rec['supervised']['acc'][-1].mean() > 0.35            # chance 0.1
+    assert rec['random_aug']['acc'][-1].mean() > 0.15
+    assert rec['random']['correct'][-1].mean() > 0.9             # memorised
+    assert rec['simclr']['correct'][-1][..., 0].mean() > 10/255  # chance 1/255
