@@ -15,8 +15,8 @@ from torch import Tensor
 
 # %% auto 0
 __all__ = ['SPLITS', 'DATASET_NAMES', 'IMAGE_EXTENSIONS', 'ImageSet', 'data_root', 'load_cifar', 'scan_image_folder',
-           'folder_fingerprint', 'decode_images', 'load_image_folder', 'load_digits_dataset', 'load_dataset',
-           'balanced_indices', 'random_labels']
+           'folder_fingerprint', 'decode_images', 'load_image_folder', 'load_digits_dataset', 'check_dataset_name',
+           'load_dataset', 'balanced_indices', 'random_labels']
 
 # %% ../nbs/00_data.ipynb
 @dataclass
@@ -171,21 +171,28 @@ def load_digits_dataset(split:str)->ImageSet:
     return ImageSet(x[idx], y[idx], [str(i) for i in range(10)])
 
 # %% ../nbs/00_data.ipynb
+def check_dataset_name(name)->str:
+    "Raise ValueError unless `name` is a known dataset (and a folder dataset's folder exists)."
+    if not isinstance(name, str) or not (name in _CIFAR or name == 'digits' or name.startswith('folder:')):
+        raise ValueError(f"Unknown dataset {name!r}; allowed: {DATASET_NAMES}.")
+    if name.startswith('folder:'):
+        if not name[7:]: raise ValueError(f"Dataset {name!r} names no folder; write 'folder:<path>'.")
+        if not Path(name[7:]).expanduser().is_dir(): raise FileNotFoundError(f"Dataset folder {name[7:]} does not exist (or is not a folder).")
+    return name
+
+# %% ../nbs/00_data.ipynb
 def load_dataset(name:str,                  # 'cifar10', 'cifar100', 'digits' or 'folder:<path>'
                  split:str,                 # 'train' or 'test'
                  root:str|Path|None=None,   # downloads and caches; default `data_root()`
                  download:bool=False,       # download CIFAR when it is missing
                 )->ImageSet:
     "Load one split of a dataset as in-memory uint8 images, int64 labels and class names."
+    check_dataset_name(name)
     if split not in SPLITS: raise ValueError(f"Unknown split {split!r}; allowed: 'train' or 'test'.")
     root = data_root(root)
-    if not isinstance(name, str): raise ValueError(f"Unknown dataset {name!r}; allowed: {DATASET_NAMES}.")
-    if name.startswith('folder:'):
-        if not name[7:]: raise ValueError(f"Dataset {name!r} names no folder; write 'folder:<path>'.")
-        return load_image_folder(name[7:], split, root)
+    if name.startswith('folder:'): return load_image_folder(name[7:], split, root)
     if name in _CIFAR: return load_cifar(name, split, root, download)
-    if name == 'digits': return load_digits_dataset(split)
-    raise ValueError(f"Unknown dataset {name!r}; allowed: {DATASET_NAMES}.")
+    return load_digits_dataset(split)
 
 # %% ../nbs/00_data.ipynb
 def balanced_indices(labels:Tensor, # [n] int64 class labels

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import load_dataset, balanced_indices, random_labels, ImageSet
+from .data import load_dataset, check_dataset_name, balanced_indices, random_labels, ImageSet
 from .augment import SimCLRAugment, SupervisedAugment, normalize, to_float
 from .models import make_network, HEADS
 from .losses import nt_xent, simclr_predictions, classifier_predictions
@@ -89,6 +89,7 @@ def validate(cfg:TrainConfig):
     _check(cfg.temperature is None or cfg.temperature > 0, f"temperature must be > 0 (or None), got {cfg.temperature!r}.")
     _check(cfg.optimizer in ('auto', 'adam', 'sgd'), f"Unknown optimizer {cfg.optimizer!r}; allowed: 'auto', 'adam', 'sgd'.")
     _check(cfg.head in HEADS, f"Unknown head {cfg.head!r}; allowed: {', '.join(map(repr, HEADS))}.")
+    check_dataset_name(cfg.dataset)
 
 # %% ../nbs/04_train.ipynb
 def derive_seed(*keys)->int:
