@@ -149,7 +149,7 @@ def load_image_folder(path:str|Path, split:str, root:Path)->ImageSet:
     key = folder_fingerprint(path, split, files)
     cache = root/'cache'/f"{path.resolve().name}-{split}-{key}.pt"
     if cache.exists():
-        d = torch.load(cache, weights_only=True)
+        d = torch.load(cache, weights_only=True, mmap=True)  # pages are read on first use
         return ImageSet(d['images'], d['labels'], d['classes'])
     images = decode_images([f for fs in files for f in fs])
     labels = torch.cat([torch.full((len(fs),), i, dtype=torch.long) for i, fs in enumerate(files)])

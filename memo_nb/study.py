@@ -11,8 +11,9 @@ from pathlib import Path
 from .train import TrainConfig, SETUPS, resolved, RUNTIME_FIELDS
 
 # %% auto 0
-__all__ = ['PROFILES', 'ANALYSIS_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'parse_overrides', 'study_configs', 'run_notebook',
-           'run_study', 'write_report', 'main']
+__all__ = ['PROFILES', 'ANALYSIS_PARAMS', 'PROFILE_ANALYSIS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB',
+           'parse_overrides', 'study_configs', 'run_notebook', 'run_study', 'study_scale', 'StudyOutputs',
+           'write_report', 'main']
 
 # %% ../nbs/06_study.ipynb
 def _per_setup(simclr, supervised, random, random_aug): return dict(simclr=simclr, supervised=supervised, random=random, random_aug=random_aug)
@@ -29,7 +30,14 @@ PROFILES = {
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
                   epochs=_per_setup(200, 50, 20, 500), lr=3e-4, amp=True, save_every=10),
 }
-ANALYSIS_PARAMS = {'levels': (0.25, 0.5, 0.75)}  # p0 levels of the binomial tables
+ANALYSIS_PARAMS = {
+    'levels': (0.25, 0.5, 0.75),  # p0 levels of the binomial tables
+    'probe_epochs': 10,           # linear-probe epochs (the thesis's 10 on 50,000 images; small sets need more)
+    'am_steps': 1000,             # activation-maximisation iterations (step 1)
+    'tsne_fraction': 0.25,        # share of the training set shown by t-SNE
+}
+PROFILE_ANALYSIS = {'smoke': dict(probe_epochs=5, am_steps=5), 'quick': dict(probe_epochs=100, am_steps=50),
+                    'cpu': dict(probe_epochs=100, am_steps=200), 'paper': {}}
 
 # %% ../nbs/06_study.ipynb
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
@@ -41,6 +49,12 @@ def _parse_value(key:str, text:str):
         if not (isinstance(v, list) and v and all(isinstance(x, (int, float)) and 0 < x < 1 for x in v)):
             raise ValueError(f"levels must be a JSON list of numbers in (0, 1), e.g. [0.25,0.5], got {text!r}.")
         return tuple(v)
+    if key in ('probe_epochs', 'am_steps'):
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0): raise ValueError(f"{key} must be an integer >= 0, got {text!r}.")
+        return v
+    if key == 'tsne_fraction':
+        if not (isinstance(v, (int, float)) and 0 < v <= 1): raise ValueError(f"tsne_fraction must be a number in (0, 1], got {text!r}.")
+        return float(v)
     t = _FIELD_TYPES[key]
     if 'float' in t and isinstance(v, int) and not isinstance(v, bool): v = float(v)
     ok = ((t.startswith('int') and isinstance(v, int) and not isinstance(v, bool)) or (t.startswith('bool') and isinstance(v, bool))
@@ -69,7 +83,7 @@ def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)-
     if profile not in PROFILES: raise ValueError(f"Unknown profile {profile!r}; allowed: {', '.join(PROFILES)}.")
     base = {**PROFILES[profile], **({'dataset': dataset} if dataset else {})}
     per_setup = {s: {k: (v[s] if isinstance(v, dict) else v) for k, v in base.items()} for s in SETUPS}
-    analysis = dict(ANALYSIS_PARAMS)
+    analysis = {**ANALYSIS_PARAMS, **PROFILE_ANALYSIS[profile]}
     for setup, name, value in overrides or []:
         if name in ANALYSIS_PARAMS: analysis[name] = value
         else:
@@ -81,7 +95,7 @@ def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)-
 # %% ../nbs/06_study.ipynb
 import memo_nb
 NBS = Path(memo_nb.__file__).resolve().parents[1]/'nbs'
-TRAIN_NB, ANALYSIS_NB = '10_study_train.ipynb', '11_study_memorization.ipynb'
+TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB = '10_study_train.ipynb', '11_study_memorization.ipynb', '12_study_representations.ipynb'
 
 def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
     "Execute the template `nbs/name` with `params` into `out/notebooks/`."
@@ -104,9 +118,34 @@ def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overri
         run_notebook(TRAIN_NB, out, f'train_{s}', {**asdict(cfg), 'run_dir': str(out/'train'/s)}, progress)
     print("[memo-nb] analyses", flush=True)
     run_notebook(ANALYSIS_NB, out, 'memorization', {'study_dir': str(out), 'levels': list(analysis['levels'])}, progress)
+    run_notebook(REPRESENTATION_NB, out, 'representations', {'study_dir': str(out), **{k: v for k, v in analysis.items() if k != 'levels'}}, progress)
     write_report(out)
     print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
     return out
+
+# %% ../nbs/06_study.ipynb
+def study_scale(cfg:dict)->str:
+    "One line saying what was run, from the four setups' saved configs."
+    c0 = cfg['supervised']
+    return (f"{c0['dataset'].split('/')[-1]}, {c0['train_size'] or 'all'} train images, N={c0['copies']}, K={c0['probe_size']}, "
+            f"M={c0['draws']}, width {c0['width']}, epochs " + '/'.join(str(cfg[s]['epochs']) for s in SETUPS)
+            + " (" + '/'.join(SETUPS) + ")")
+
+class StudyOutputs:
+    "Saves a study's figures (PNG+PDF, captioned) and tables (CSV+Markdown) into its folder."
+    def __init__(self, out:str|Path, scale:str):
+        self.out, self.scale = Path(out), scale
+        self.captions_file = self.out/'figures.json'
+
+    def figure(self, fig, name:str, caption:str):
+        fig.savefig(self.out/f'{name}.png', dpi=110, bbox_inches='tight'); fig.savefig(self.out/f'{name}.pdf', bbox_inches='tight')
+        captions = json.loads(self.captions_file.read_text()) if self.captions_file.exists() else {}
+        self.captions_file.write_text(json.dumps({**captions, name: f"{caption} ({self.scale})"}, indent=1))
+
+    def table(self, df, name:str):
+        df.to_csv(self.out/f'{name}.csv', index=False)
+        (self.out/f'{name}.md').write_text(df.to_markdown(index=False, floatfmt='.4g'))
+        return df
 
 # %% ../nbs/06_study.ipynb
 def write_report(out:Path):
@@ -125,11 +164,12 @@ def write_report(out:Path):
     for c in claims:
         lines += [f"**{c['claim']}** — {c['verdict']}. {c['evidence']}", ""]
     for title, name in [("Binomial noise, single augmentation (chi-square)", 'table_binomial_single'),
-                        ("Binomial noise, averaged over augmentations (MAE)", 'table_binomial_mae')]:
-        lines += [f"## {title}", "", (out/f'{name}.md').read_text(), ""]
+                        ("Binomial noise, averaged over augmentations (MAE)", 'table_binomial_mae'),
+                        ("Linear probe (accuracy, mean ± std over copies)", 'table_linear_probe')]:
+        if (out/f'{name}.md').exists(): lines += [f"## {title}", "", (out/f'{name}.md').read_text(), ""]
     lines += ["## Figures", ""]
     captions = json.loads((out/'figures.json').read_text()) if (out/'figures.json').exists() else {}
-    for png in sorted(out.glob('fig_*.png')):
+    for png in sorted(out.glob('fig_*.png'), key=lambda p: (int(p.stem.split('_')[1]), p.stem)):
         lines += [f"### {captions.get(png.stem, png.stem)}", "", f"![{png.stem}]({png.name})", ""]
     (out/'REPORT.md').write_text('\n'.join(lines))
 

@@ -24,15 +24,19 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
     out, _ = smoke_run
     report = (out/'REPORT.md').read_text()
     figures = sorted(p.stem for p in out.glob('fig_*.png'))
-    assert figures == ['fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single',
-                       'fig_5_spread', 'fig_6_views', 'fig_7_classwise']
+    assert figures == sorted(['fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_5_spread',
+                              'fig_6_views', 'fig_7_classwise', 'fig_9_tsne', 'fig_10_class_kl', 'fig_11_activation_max',
+                              'fig_12_extremes'])
+    assert report.index('fig_7_classwise.png') < report.index('fig_9_tsne.png') < report.index('fig_12_extremes.png')
     for f in figures:
         assert (out/f'{f}.pdf').stat().st_size > 1000 and f'({f}.png)' in report
-    for t in ('table_binomial_single', 'table_binomial_mae'):
+    for t in ('table_binomial_single', 'table_binomial_mae', 'table_linear_probe'):
         assert (out/f'{t}.csv').exists() and (out/f'{t}.md').read_text() in report
     claims = json.loads((out/'claims.json').read_text())
     assert [c['claim'][:2] for c in claims] == ['1.', '2.', '3.', '4.']
     assert 'digits' in report and 'N = 2 copies' in report
+    probe = (out/'table_linear_probe.csv').read_text()
+    assert all(m in probe for m in ('simclr', 'supervised', 'random init', 'raw pixels'))
     for s in ('simclr', 'supervised', 'random', 'random_aug'):
         assert (out/'notebooks'/f'train_{s}.ipynb').exists()
         assert len(list((out/'train'/s/'records').glob('epoch_*.npz'))) == 4
