@@ -26,7 +26,7 @@ PROFILES = {
                   epochs=_per_setup(40, 10, 15, 40), lr=_per_setup(1e-3, 0.05, 0.05, 0.05), temperature=_per_setup(0.1, None, None, None)),
     'cpu': dict(dataset='cifar10', train_size=2000, copies=8, probe_size=512, draws=4, width=8,
                 batch_size=_per_setup(128, 128, 128, 64), probe_batch=128,
-                epochs=_per_setup(60, 20, 25, 80), lr=_per_setup(1e-3, 0.05, 0.05, 0.05), temperature=_per_setup(0.1, None, None, None)),
+                epochs=_per_setup(100, 20, 25, 80), lr=_per_setup(1e-3, 0.05, 0.05, 0.05), temperature=_per_setup(0.1, None, None, None)),
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
                   epochs=_per_setup(200, 50, 20, 500), lr=3e-4, amp=True, save_every=10),
 }
