@@ -15,8 +15,8 @@ from torch import Tensor
 
 # %% auto 0
 __all__ = ['SPLITS', 'DATASET_NAMES', 'IMAGE_EXTENSIONS', 'ImageSet', 'data_root', 'load_cifar', 'scan_image_folder',
-           'folder_fingerprint', 'decode_images', 'load_image_folder', 'load_digits_dataset', 'check_dataset_name',
-           'load_dataset', 'balanced_indices', 'random_labels']
+           'folder_fingerprint', 'decode_images', 'atomic_write', 'load_image_folder', 'load_digits_dataset',
+           'check_dataset_name', 'load_dataset', 'balanced_indices', 'random_labels']
 
 # %% ../nbs/00_data.ipynb
 @dataclass
@@ -133,11 +133,12 @@ def decode_images(files:list[Path], chunk:int=1024, threads:int=2)->Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/00_data.ipynb
-def _atomic_torch_save(obj, path:Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
+def atomic_write(path:Path, write):
+    "Call `write(file_object)` on a temporary file, then rename it to `path` (no partial file, ever)."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, tmp)
+        with open(tmp, 'wb') as f: write(f)
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
@@ -153,7 +154,7 @@ def load_image_folder(path:str|Path, split:str, root:Path)->ImageSet:
         return ImageSet(d['images'], d['labels'], d['classes'])
     images = decode_images([f for fs in files for f in fs])
     labels = torch.cat([torch.full((len(fs),), i, dtype=torch.long) for i, fs in enumerate(files)])
-    _atomic_torch_save({'images': images, 'labels': labels, 'classes': classes}, cache)
+    atomic_write(cache, lambda f: torch.save({'images': images, 'labels': labels, 'classes': classes}, f))
     return ImageSet(images, labels, classes)
 
 # %% ../nbs/00_data.ipynb

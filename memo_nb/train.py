@@ -13,15 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import load_dataset, check_dataset_name, balanced_indices, random_labels, ImageSet
+from .data import load_dataset, check_dataset_name, balanced_indices, atomic_write, random_labels, ImageSet
 from .augment import SimCLRAugment, SupervisedAugment, normalize, to_float
 from .models import make_network, HEADS
 from .losses import nt_xent, simclr_predictions, classifier_predictions
 
 # %% auto 0
 __all__ = ['SETUPS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolved', 'validate', 'derive_seed', 'generator', 'RunData', 'run_data',
-           'setup_augment', 'probe_views', 'evaluate_probe', 'Copy', 'train_epoch', 'atomic_write',
-           'save_epoch_records', 'load_records', 'pick_device', 'check_run_folder', 'train_run']
+           'setup_augment', 'probe_views', 'evaluate_probe', 'Copy', 'train_epoch', 'save_epoch_records',
+           'load_records', 'pick_device', 'check_run_folder', 'train_run']
 
 # %% ../nbs/04_train.ipynb
 SETUPS = ('simclr', 'supervised', 'random', 'random_aug')
@@ -224,16 +224,6 @@ def train_epoch(c:Copy, data:ImageSet, augment, epoch:int)->tuple[float, float]:
     return mean_loss, correct.item()/max(seen, 1)
 
 # %% ../nbs/04_train.ipynb
-def atomic_write(path:Path, write):
-    "Call `write(file_object)` on a temporary file, then rename it to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, 'wb') as f: write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 def save_epoch_records(run:Path, epoch:int, correct:Tensor, p_true:Tensor, loss, acc):
     "Write one epoch's records: correct/p_true [N, M, K(, 2)], loss/acc [N]."
     c = correct.cpu().numpy()
