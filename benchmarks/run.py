@@ -25,7 +25,7 @@ from torchvision.transforms.functional import to_pil_image  # noqa: E402
 
 from memo_nb.augment import SimCLRAugment  # noqa: E402
 from memo_nb.data import load_dataset, balanced_indices  # noqa: E402
-from memo_nb.train import TrainConfig, Copy, SETUPS, resolved, pick_device, probe_views, evaluate_probe, _fmt  # noqa: E402
+from memo_nb.train import TrainConfig, CopyGroup, SETUPS, resolved, pick_device, probe_views, evaluate_probe, _fmt  # noqa: E402
 
 
 def sync(device):
@@ -90,24 +90,28 @@ def main():
         for setup in ('simclr', 'supervised'):
             cfg = resolved(TrainConfig(setup=setup, dataset='digits', copies=1, width=a.width, probe_size=K, draws=M, epochs=1,
                                        probe_batch=256 if K >= 256 else K))
-            c = Copy(cfg, 0, 10, device)
+            c = CopyGroup(cfg, [0], 10, device)
             probe = full.images[balanced_indices(full.labels, K, seed=1)].to(device)
             views = [tuple(_fmt(v, cfg.channels_last) for v in vs) for vs in probe_views(cfg, probe)]
             labels = full.labels[:K].to(device)
-            evaluate_probe(c.model, cfg, views[:1], labels)  # warm-up
-            t_probe = timed(lambda: evaluate_probe(c.model, cfg, views, labels), device)
+            evaluate_probe(c, cfg, views[:1], labels)  # warm-up
+            t_probe = timed(lambda: evaluate_probe(c, cfg, views, labels), device)
             t_epoch = n_train/train_rate[setup]
             add('probe overhead', f'{setup}, {label}', 100*t_probe/(t_probe + t_epoch), None, '% of epoch',
                 f'probe {t_probe:.1f} s, epoch {t_epoch:.0f} s (extrapolated)')
             print(rows[-1], flush=True)
 
     # scaling in copies (measured) and in dataset size (extrapolated from the per-step time)
+    small = data.subset(torch.arange(2*a.batch)).to(device)
     for N in (1, 2, 4, 8):
-        cfg = resolved(TrainConfig(setup='supervised', dataset='digits', copies=N, width=a.width, batch_size=a.batch, lr=0.05, epochs=1))
-        small = data.subset(torch.arange(2*a.batch)).to(device)
-        t = ours_epoch('supervised', small, cfg, device)
-        add('scaling', f'supervised, N={N}, 2 steps', t, None, 's', f'{t/N:.2f} s per copy')
-        print(rows[-1], flush=True)
+        for together in (False, True):
+            if together and N == 1: continue
+            cfg = resolved(TrainConfig(setup='supervised', dataset='digits', copies=N, width=a.width, batch_size=a.batch, lr=0.05,
+                                       epochs=1, concurrent=N if together else 1))
+            t = ours_epoch('supervised', small, cfg, device)
+            how = 'one vmapped group' if together else 'one after another'
+            add('scaling', f'supervised, N={N}, {how}', t/N/2, None, 's per copy-step', f'{t:.2f} s for 2 steps of {N} copies')
+            print(rows[-1], flush=True)
     for setup in ('simclr', 'supervised'):
         for n_train in (2000, 10_000, 50_000):
             add('scaling', f'{setup}, one copy, {n_train:,} images', n_train/train_rate[setup], None, 's per epoch', 'extrapolated')

@@ -19,7 +19,7 @@ from memo_nb.augment import CIFAR_MEAN, CIFAR_STD
 from memo_nb.data import load_dataset, balanced_indices
 from memo_nb.losses import nt_xent
 from memo_nb.models import make_network
-from memo_nb.train import TrainConfig, Copy, setup_augment, train_epoch, resolved, SETUPS, pick_device
+from memo_nb.train import TrainConfig, copy_groups, setup_augment, train_epoch, resolved, SETUPS, pick_device
 
 CIFAR_JPEG = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg'
 
@@ -61,9 +61,11 @@ def reference_epoch(setup, ds, cfg, device, workers):
 
 
 def ours_epoch(setup, data, cfg, device):
+    "Train the copies of `cfg` (grouped as cfg.concurrent says) for one pass over `data`; returns seconds."
+    groups = copy_groups(cfg, 10, device)
     t0 = time.perf_counter()
     augment = setup_augment(setup)
-    for c in range(cfg.copies): train_epoch(Copy(cfg, c, 10, device), data, augment, 1)
+    for g in groups: train_epoch(g, data, augment, 1)
     if device.type == 'cuda': torch.cuda.synchronize()
     return time.perf_counter() - t0
 

@@ -20,8 +20,9 @@ from .losses import nt_xent, simclr_predictions, classifier_predictions
 
 # %% auto 0
 __all__ = ['SETUPS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolved', 'validate', 'derive_seed', 'generator', 'RunData', 'run_data',
-           'setup_augment', 'probe_views', 'evaluate_probe', 'Copy', 'train_epoch', 'save_epoch_records',
-           'load_records', 'pick_device', 'check_run_folder', 'train_run']
+           'setup_augment', 'probe_views', 'init_network', 'make_optimizer', 'CopyGroup', 'evaluate_probe',
+           'train_epoch', 'save_epoch_records', 'load_records', 'pick_device', 'check_run_folder', 'copy_groups',
+           'train_run']
 
 # %% ../nbs/04_train.ipynb
 SETUPS = ('simclr', 'supervised', 'random', 'random_aug')
@@ -52,10 +53,11 @@ class TrainConfig:
     # how to run; may differ between a run and its resumption
     device: str = 'auto'           # 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1', ...
     compile: bool = False          # torch.compile the networks
+    concurrent: int = 0            # copies trained together in one vmapped pass; 0 = auto (all of them on CUDA, 1 on CPU)
     save_every: int = 1            # write the resumable state every k epochs
     deterministic: bool = False    # cudnn deterministic (else cudnn benchmark)
 
-RUNTIME_FIELDS = ('device', 'compile', 'save_every', 'deterministic')
+RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'deterministic')
 
 # %% ../nbs/04_train.ipynb
 def _check(ok:bool, msg:str):
@@ -76,6 +78,8 @@ def validate(cfg:TrainConfig):
     for name in ('copies', 'probe_size', 'draws', 'width', 'batch_size', 'probe_batch', 'save_every'):
         v = getattr(cfg, name)
         _check(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name} must be an integer >= 1, got {v!r}.")
+    _check(isinstance(cfg.concurrent, int) and not isinstance(cfg.concurrent, bool) and cfg.concurrent >= 0,
+           f"concurrent must be an integer >= 0 (0 = auto), got {cfg.concurrent!r}.")
     _check(isinstance(cfg.epochs, int) and cfg.epochs >= 0, f"epochs must be an integer >= 0, got {cfg.epochs!r}.")
     _check(isinstance(cfg.train_size, int) and cfg.train_size >= 0, f"train_size must be an integer >= 0 (0 = all), got {cfg.train_size!r}.")
     if cfg.setup == 'simclr':
@@ -141,10 +145,86 @@ def probe_views(cfg:TrainConfig, images:Tensor)->list[tuple[Tensor, ...]]:
     return out
 
 # %% ../nbs/04_train.ipynb
+def init_network(cfg:TrainConfig, index:int, n_classes:int)->torch.nn.Module:
+    "Copy `index`'s network with its own seeded initial weights."
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, cfg.setup, 'init', index))
+        return make_network(cfg.setup, n_classes, cfg.width, cfg.head, cfg.proj_dim)
+
+def make_optimizer(cfg:TrainConfig, params)->torch.optim.Optimizer:
+    "The setup's optimiser: Adam for SimCLR, SGD with momentum for the classifiers (or as `cfg.optimizer` says)."
+    if cfg.optimizer == 'adam': return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+# %% ../nbs/04_train.ipynb
+def _cut(state:dict, j:int)->dict:
+    "Copy j's slice of a stacked optimiser state (scalars such as Adam's step are shared)."
+    return {k: (v[j].clone() if torch.is_tensor(v) and v.ndim else v) for k, v in state.items()}
+
+def _stack(states:list[dict])->dict:
+    "The stacked optimiser state of several copies' states."
+    return {k: (torch.stack([s[k] for s in states]) if torch.is_tensor(v) and v.ndim else v) for k, v in states[0].items()}
+
+class CopyGroup:
+    "G copies of a run with stacked parameters, one optimiser and one vmapped forward pass."
+    def __init__(self, cfg:TrainConfig, indices, n_classes:int, device:torch.device, dtype:torch.dtype=torch.float32):
+        from torch.func import stack_module_state
+        self.cfg, self.indices = cfg, list(indices)
+        nets = [init_network(cfg, i, n_classes) for i in self.indices]
+        params, buffers = stack_module_state(nets)
+        self.params = {k: v.detach().to(device, dtype).requires_grad_() for k, v in params.items()}
+        self.buffers = {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in buffers.items()}
+        self.base = nets[0].to('meta')  # the architecture; its weights are self.params
+        self.opt = make_optimizer(cfg, list(self.params.values()))
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(cfg.epochs, 1))
+        self.g_order = [generator(cfg.seed, cfg.setup, 'order', i) for i in self.indices]
+        self.g_aug = [generator(cfg.seed, cfg.setup, 'aug', i) for i in self.indices]
+        self._forward = torch.compile(self._vmapped) if cfg.compile else self._vmapped
+
+    def __len__(self): return len(self.indices)
+
+    def _call(self, params, buffers, x): return torch.func.functional_call(self.base, (params, buffers), (x,))
+
+    def _vmapped(self, params, buffers, x, shared:bool):
+        if len(self) == 1:
+            out = self._call({k: v[0] for k, v in params.items()}, {k: v[0] for k, v in buffers.items()}, x if shared else x[0])
+            return out[None]
+        return torch.func.vmap(self._call, in_dims=(0, 0, None if shared else 0))(params, buffers, x)
+
+    def __call__(self, x:Tensor, shared:bool=False)->Tensor:
+        "[G, n, ...] inputs (one batch per copy), or [n, ...] shared by all copies when `shared` -> [G, n, out]."
+        return self._forward(self.params, self.buffers, x, shared)
+
+    def train(self, mode:bool=True): self.base.train(mode); return self
+    def eval(self): return self.train(False)
+
+    def network_state(self, j:int)->dict:
+        "The `state_dict` of the group's j-th copy, loadable into `make_network`."
+        return {k: v[j].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
+
+    def state(self)->list[dict]:
+        "One checkpoint dict per copy: network, optimiser, schedule and generator states."
+        opt, sched = self.opt.state_dict(), self.sched.state_dict()
+        return [{'net': self.network_state(j),
+                 'opt': {'state': {i: _cut(s, j) for i, s in opt['state'].items()}, 'param_groups': opt['param_groups']},
+                 'sched': sched, 'g_order': self.g_order[j].get_state(), 'g_aug': self.g_aug[j].get_state()}
+                for j in range(len(self))]
+
+    def load_state(self, states:list[dict]):
+        "Restore the group from the checkpoint dicts of its copies (as `state` writes them)."
+        with torch.no_grad():
+            for k, v in {**self.params, **self.buffers}.items(): v.copy_(torch.stack([s['net'][k] for s in states]))
+        opt_states = [s['opt'] for s in states]
+        self.opt.load_state_dict({'state': {i: _stack([o['state'][i] for o in opt_states]) for i in opt_states[0]['state']},
+                                  'param_groups': opt_states[0]['param_groups']})
+        self.sched.load_state_dict(states[0]['sched'])
+        for j, s in enumerate(states): self.g_order[j].set_state(s['g_order']); self.g_aug[j].set_state(s['g_aug'])
+
+# %% ../nbs/04_train.ipynb
 @torch.inference_mode()
-def evaluate_probe(model, cfg:TrainConfig, views, labels:Tensor)->tuple[Tensor, Tensor]:
-    "Correctness and true-class probability: [M, K] (classifiers) or [M, K, 2] (SimCLR)."
-    model.eval()
+def evaluate_probe(group:CopyGroup, cfg:TrainConfig, views, labels:Tensor)->tuple[Tensor, Tensor]:
+    "Correctness and true-class probability of every copy: [G, M, K] (classifiers) or [G, M, K, 2] (SimCLR)."
+    group.eval()
     device, K = labels.device, len(labels)
     correct, p_true = [], []
     with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
@@ -152,76 +232,66 @@ def evaluate_probe(model, cfg:TrainConfig, views, labels:Tensor)->tuple[Tensor, 
             if cfg.setup == 'simclr':
                 cs, ps = [], []
                 for i in range(0, K, cfg.probe_batch):
-                    z1, z2 = model(vs[0][i:i + cfg.probe_batch]), model(vs[1][i:i + cfg.probe_batch])
-                    c, p = simclr_predictions(z1, z2, cfg.temperature)
-                    cs.append(c.view(2, -1).T); ps.append(p.view(2, -1).T)
-                correct.append(torch.cat(cs)); p_true.append(torch.cat(ps))
+                    z1, z2 = group(vs[0][i:i + cfg.probe_batch], shared=True), group(vs[1][i:i + cfg.probe_batch], shared=True)
+                    cp = [simclr_predictions(a, b, cfg.temperature) for a, b in zip(z1, z2)]
+                    cs.append(torch.stack([c.view(2, -1).T for c, _ in cp])); ps.append(torch.stack([p.view(2, -1).T for _, p in cp]))
+                correct.append(torch.cat(cs, 1)); p_true.append(torch.cat(ps, 1))
             else:
-                logits = torch.cat([model(vs[0][i:i + 1024]) for i in range(0, K, 1024)])
-                c, p = classifier_predictions(logits, labels, cfg.temperature)
-                correct.append(c); p_true.append(p)
-    return torch.stack(correct), torch.stack(p_true)
+                logits = torch.cat([group(vs[0][i:i + 1024], shared=True) for i in range(0, K, 1024)], 1)
+                cp = [classifier_predictions(l, labels, cfg.temperature) for l in logits]
+                correct.append(torch.stack([c for c, _ in cp])); p_true.append(torch.stack([p for _, p in cp]))
+    return torch.stack(correct, 1), torch.stack(p_true, 1)
 
 # %% ../nbs/04_train.ipynb
 def _fmt(x:Tensor, channels_last:bool)->Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
-class Copy:
-    "One of the N networks of a run, with everything needed to train and resume it."
-    def __init__(self, cfg:TrainConfig, index:int, n_classes:int, device:torch.device):
-        self.cfg, self.index = cfg, index
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(cfg.seed, cfg.setup, 'init', index))
-            self.net = make_network(cfg.setup, n_classes, cfg.width, cfg.head, cfg.proj_dim)
-        self.net = self.net.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
-        self.model = torch.compile(self.net) if cfg.compile else self.net
-        params = self.net.parameters()
-        if cfg.optimizer == 'adam': self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        else: self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(cfg.epochs, 1))
-        self.g_order = generator(cfg.seed, cfg.setup, 'order', index)
-        self.g_aug = generator(cfg.seed, cfg.setup, 'aug', index)
+def _batch(group:CopyGroup, data:ImageSet, augment, idx:list[Tensor])->tuple[Tensor, Tensor]:
+    "Augmented inputs [G, B or 2B, C, H, W] and labels [G, B] of one step, each copy with its own images and draws."
+    xs = []
+    for j, ix in enumerate(idx):
+        x, g = data.images[ix], group.g_aug[j]
+        xs.append(_fmt(torch.cat([augment(x, g), augment(x, g)]) if group.cfg.setup == 'simclr' else augment(x, g),
+                       group.cfg.channels_last))
+    return (xs[0][None] if len(xs) == 1 else torch.stack(xs)), torch.stack([data.labels[ix] for ix in idx])
 
-    def state(self)->dict:
-        return {'net': self.net.state_dict(), 'opt': self.opt.state_dict(), 'sched': self.sched.state_dict(),
-                'g_order': self.g_order.get_state(), 'g_aug': self.g_aug.get_state()}
+def _losses(cfg:TrainConfig, out:Tensor, y:Tensor)->tuple[Tensor, Tensor]:
+    "Per-copy loss [G] and number of correct training predictions [G]."
+    if cfg.setup == 'simclr':
+        B = y.shape[1]
+        loss = torch.stack([nt_xent(z[:B], z[B:], cfg.temperature) for z in out])
+        with torch.no_grad():
+            hits = torch.stack([simclr_predictions(z[:B].detach(), z[B:].detach(), cfg.temperature)[0].sum() for z in out])
+        return loss, hits
+    logits = out.float()/cfg.temperature
+    loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction='none').view(y.shape).mean(1)
+    return loss, (logits.detach().argmax(-1) == y).sum(1)
 
-    def load_state(self, s:dict):
-        self.net.load_state_dict(s['net']); self.opt.load_state_dict(s['opt']); self.sched.load_state_dict(s['sched'])
-        self.g_order.set_state(s['g_order']); self.g_aug.set_state(s['g_aug'])
-
-# %% ../nbs/04_train.ipynb
-def train_epoch(c:Copy, data:ImageSet, augment, epoch:int)->tuple[float, float]:
-    "Train copy `c` for one epoch; mean loss and train accuracy."
-    cfg, model = c.cfg, c.model
-    model.train()
-    n, B = len(data), cfg.batch_size
+def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int)->tuple[list[float], list[float]]:
+    "Train the copies of `group` for one epoch; mean loss and train accuracy of each copy."
+    cfg = group.cfg
+    group.train()
+    n, B, G = len(data), cfg.batch_size, len(group)
     device = data.images.device
-    perm = torch.randperm(n, generator=c.g_order).to(device)
-    loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    for s in range(n//B):
-        idx = perm[s*B:(s + 1)*B]
-        x, y = data.images[idx], data.labels[idx]
+    perms = [torch.randperm(n, generator=g).to(device) for g in group.g_order]
+    loss_sum, correct = torch.zeros(G, device=device), torch.zeros(G, device=device)
+    steps = n//B
+    for s in range(steps):
+        x, y = _batch(group, data, augment, [p[s*B:(s + 1)*B] for p in perms])
         with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
-            if cfg.setup == 'simclr':
-                z = model(_fmt(torch.cat([augment(x, c.g_aug), augment(x, c.g_aug)]), cfg.channels_last))
-                loss = nt_xent(z[:B], z[B:], cfg.temperature)
-                with torch.no_grad(): hits, _ = simclr_predictions(z[:B].detach(), z[B:].detach(), cfg.temperature)
-            else:
-                logits = model(_fmt(augment(x, c.g_aug), cfg.channels_last)).float()/cfg.temperature
-                loss = F.cross_entropy(logits, y)
-                hits = logits.detach().argmax(1) == y
-        c.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        c.opt.step()
-        loss_sum += loss.detach(); correct += hits.sum(); seen += len(hits)
-    c.sched.step()
-    steps = max(n//B, 1)
-    mean_loss = loss_sum.item()/steps
-    if not math.isfinite(mean_loss):
-        raise FloatingPointError(f"Non-finite loss ({mean_loss}) in setup {cfg.setup!r}, copy {c.index}, epoch {epoch}; "
-                                 f"the records of the epochs before it are kept. Try a smaller lr (now {cfg.lr}).")
-    return mean_loss, correct.item()/max(seen, 1)
+            loss, hits = _losses(cfg, group(x), y)
+        group.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        group.opt.step()
+        loss_sum += loss.detach(); correct += hits
+    group.sched.step()
+    views = 2 if cfg.setup == 'simclr' else 1
+    mean_loss, acc = (loss_sum/max(steps, 1)).tolist(), (correct/max(steps*B*views, 1)).tolist()
+    for i, l in zip(group.indices, mean_loss):
+        if not math.isfinite(l):
+            raise FloatingPointError(f"Non-finite loss ({l}) in setup {cfg.setup!r}, copy {i}, epoch {epoch}; "
+                                     f"the records of the epochs before it are kept. Try a smaller lr (now {cfg.lr}).")
+    return mean_loss, acc
 
 # %% ../nbs/04_train.ipynb
 def save_epoch_records(run:Path, epoch:int, correct:Tensor, p_true:Tensor, loss, acc):
@@ -273,6 +343,11 @@ def check_run_folder(run:Path, cfg:TrainConfig):
     else:
         atomic_write(path, lambda f: f.write(json.dumps(asdict(cfg), indent=1).encode()))
 
+def copy_groups(cfg:TrainConfig, n_classes:int, device:torch.device)->list[CopyGroup]:
+    "The run's copies cut into groups of `cfg.concurrent` (0: all of them on CUDA, one at a time on CPU, where grouping is slower)."
+    size = cfg.concurrent or (cfg.copies if device.type == 'cuda' else 1)
+    return [CopyGroup(cfg, range(a, min(a + size, cfg.copies)), n_classes, device) for a in range(0, cfg.copies, size)]
+
 def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None)->Path:
     "Train (or resume) the N copies of `cfg` in the folder `run`; returns the folder."
     from tqdm.auto import tqdm
@@ -290,27 +365,27 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     augment = setup_augment(cfg.setup)
     views = [tuple(_fmt(v, cfg.channels_last) for v in vs) for vs in probe_views(cfg, train.images[data.probe.to(device)])]
     probe_labels = train.labels[data.probe.to(device)]
-    copies = [Copy(cfg, i, len(train.classes), device) for i in range(cfg.copies)]
+    groups = copy_groups(cfg, len(train.classes), device)
     start = 0
     if (run/'state.pt').exists():
         state = torch.load(run/'state.pt', map_location=device, weights_only=False)
-        for c, s in zip(copies, state['copies']): c.load_state(s)
+        for g in groups: g.load_state([state['copies'][i] for i in g.indices])
         start = state['epoch'] + 1
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} x{cfg.copies}", disable=not progress, initial=start, total=cfg.epochs + 1)
     for epoch in bar:
         losses, accs, cs, ps = [], [], [], []
-        for c in copies:
-            loss, acc = train_epoch(c, train, augment, epoch) if epoch > 0 else (float('nan'), float('nan'))
-            correct, p = evaluate_probe(c.model, cfg, views, probe_labels)
-            losses.append(loss); accs.append(acc); cs.append(correct); ps.append(p)
-        correct = torch.stack(cs)
-        save_epoch_records(run, epoch, correct, torch.stack(ps), losses, accs)
+        for g in groups:
+            loss, acc = train_epoch(g, train, augment, epoch) if epoch > 0 else ([float('nan')]*len(g), [float('nan')]*len(g))
+            correct, p = evaluate_probe(g, cfg, views, probe_labels)
+            losses += loss; accs += acc; cs.append(correct); ps.append(p)
+        correct = torch.cat(cs)
+        save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs)
         first_view = correct[..., 0] if cfg.setup == 'simclr' else correct
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", r=f"{first_view.float().mean():.3f}")
         if epoch == cfg.epochs or (epoch > 0 and epoch % cfg.save_every == 0):
-            atomic_write(run/'state.pt', lambda f: torch.save({'epoch': epoch, 'copies': [c.state() for c in copies]}, f))
+            atomic_write(run/'state.pt', lambda f: torch.save({'epoch': epoch, 'copies': [s for g in groups for s in g.state()]}, f))
         if stop_after is not None and epoch >= stop_after: return run
-    for c in copies:
-        atomic_write(run/'weights'/f'copy_{c.index:02d}.pt', lambda f: torch.save(c.net.state_dict(), f))
+    for g in groups:
+        for j, i in enumerate(g.indices): atomic_write(run/'weights'/f'copy_{i:02d}.pt', lambda f: torch.save(g.network_state(j), f))
     (run/'state.pt').unlink(missing_ok=True)
     return run
