@@ -72,18 +72,32 @@ def main():
     # training, memo_nb vs reference
     n = a.steps*a.batch
     data = full.subset(balanced_indices(full.labels, n, seed=0))
-    train_rate = {}
-    for setup in SETUPS:
-        cfg = resolved(TrainConfig(setup=setup, dataset='digits', copies=a.copies, width=a.width, batch_size=a.batch,
-                                   lr=1e-3 if setup == 'simclr' else 0.05, epochs=1))
-        views = 2 if setup == 'simclr' else 1
-        d = data.to(device)
+    train_rate, cfgs, t_ref = {}, {}, {}
+    for setup in SETUPS:  # the reference first, with the C library's default allocator, as the original code ran
+        cfgs[setup] = resolved(TrainConfig(setup=setup, dataset='digits', copies=a.copies, width=a.width, batch_size=a.batch,
+                                           lr=1e-3 if setup == 'simclr' else 0.05, epochs=1))
+        t_ref[setup] = reference_epoch(setup, PILSet(data.images, data.labels, setup), cfgs[setup], device, 0)
+    d = data.to(device)
+    for setup in SETUPS:  # memo_nb's engine (which tunes the CPU allocator, as train_run does)
+        cfg, views = cfgs[setup], 2 if setup == 'simclr' else 1
         ours_epoch(setup, d, resolved(TrainConfig(**{**cfg.__dict__, 'copies': 1})), device)  # warm-up
         t_ours = ours_epoch(setup, d, cfg, device)
-        t_ref = reference_epoch(setup, PILSet(data.images, data.labels, setup), cfg, device, 0)
+        amp = resolved(TrainConfig(**{**cfg.__dict__, 'amp': True}))
+        ours_epoch(setup, d, resolved(TrainConfig(**{**amp.__dict__, 'copies': 1})), device)  # warm-up
+        t_amp = ours_epoch(setup, d, amp, device)
         train_rate[setup] = a.copies*n/t_ours  # training images (not views) per second
-        add('training', setup, a.copies*n*views/t_ours, a.copies*n*views/t_ref, 'views/s', f'{a.copies} copies x {a.steps} steps')
+        ref = a.copies*n*views/t_ref[setup]
+        add('training', setup, a.copies*n*views/t_ours, ref, 'views/s', f'fp32; {a.copies} copies x {a.steps} steps')
         print(rows[-1], flush=True)
+        add('training', f'{setup}, bf16 autocast', a.copies*n*views/t_amp, ref, 'views/s', 'amp=True; reference fp32')
+        print(rows[-1], flush=True)
+    if device.type == 'cpu':  # how much of the gain is the allocator: the reference again, now with it tuned
+        t = reference_epoch('simclr', PILSet(data.images, data.labels, 'simclr'), cfgs['simclr'], device, 0)
+        add('training', 'simclr reference with the tuned allocator', a.copies*n*2/t, a.copies*n*2/t_ref['simclr'], 'views/s',
+            'reference pipeline after tune_cpu_allocator(), vs itself before')
+        print(rows[-1], flush=True)
+
+    add('memory', 'peak after the training rows', peak_memory_mb(device), None, 'MiB', 'CUDA max allocated' if device.type == 'cuda' else 'max RSS of the process')
 
     # probe overhead: paper K, M on 50,000 images; cpu profile K, M on 2,000
     for label, K, M, n_train in (('paper K=1024 M=10, 50k images', 1024, 10, 50_000), ('cpu profile K=512 M=4, 2k images', 512, 4, 2000)):
@@ -115,7 +129,7 @@ def main():
     for setup in ('simclr', 'supervised'):
         for n_train in (2000, 10_000, 50_000):
             add('scaling', f'{setup}, one copy, {n_train:,} images', n_train/train_rate[setup], None, 's per epoch', 'extrapolated')
-    add('memory', 'peak', peak_memory_mb(device), None, 'MiB', 'CUDA max allocated' if device.type == 'cuda' else 'max RSS of the process')
+    add('memory', 'peak after the scaling rows (vmapped groups of 8)', peak_memory_mb(device), None, 'MiB', 'CUDA max allocated' if device.type == 'cuda' else 'max RSS of the process')
 
     df = pd.DataFrame(rows)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)

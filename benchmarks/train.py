@@ -19,7 +19,7 @@ from memo_nb.augment import CIFAR_MEAN, CIFAR_STD
 from memo_nb.data import load_dataset, balanced_indices
 from memo_nb.losses import nt_xent
 from memo_nb.models import make_network
-from memo_nb.train import TrainConfig, copy_groups, setup_augment, train_epoch, resolved, SETUPS, pick_device
+from memo_nb.train import TrainConfig, copy_groups, tune_cpu_allocator, setup_augment, train_epoch, resolved, SETUPS, pick_device
 
 CIFAR_JPEG = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg'
 
@@ -62,6 +62,7 @@ def reference_epoch(setup, ds, cfg, device, workers):
 
 def ours_epoch(setup, data, cfg, device):
     "Train the copies of `cfg` (grouped as cfg.concurrent says) for one pass over `data`; returns seconds."
+    if device.type == 'cpu': tune_cpu_allocator()  # as train_run does
     groups = copy_groups(cfg, 10, device)
     t0 = time.perf_counter()
     augment = setup_augment(setup)
@@ -88,15 +89,17 @@ def main():
     print(f"data: {name}, {n} images; device {device}; width {a.width}, batch {a.batch}, {a.copies} copies x {a.steps} steps; "
           f"torch threads {torch.get_num_threads()}")
     print(f"{'setup':12s} {'memo_nb img/s':>14s} {'reference img/s':>16s} {'ratio':>6s}")
-    for setup in a.setups.split(','):
-        cfg = resolved(TrainConfig(setup=setup, dataset='digits', copies=a.copies, width=a.width, batch_size=a.batch,
-                                   lr=1e-3 if setup == 'simclr' else 0.05, epochs=1))
-        views = 2 if setup == 'simclr' else 1
+    setups = a.setups.split(',')
+    cfgs = {s: resolved(TrainConfig(setup=s, dataset='digits', copies=a.copies, width=a.width, batch_size=a.batch,
+                                    lr=1e-3 if s == 'simclr' else 0.05, epochs=1)) for s in setups}
+    # the reference first, with the C library's default allocator (ours_epoch tunes it, as train_run does)
+    t_ref = {s: reference_epoch(s, PILSet(data.images, data.labels, s), cfgs[s], device, a.workers) for s in setups}
+    for setup in setups:
+        cfg, views = cfgs[setup], 2 if setup == 'simclr' else 1
         ours_epoch(setup, data.to(device), resolved(TrainConfig(**{**cfg.__dict__, 'copies': 1})), device)  # warm-up
         t_ours = ours_epoch(setup, data.to(device), cfg, device)
-        t_ref = reference_epoch(setup, PILSet(data.images, data.labels, setup), cfg, device, a.workers)
         imgs = a.copies*n*views
-        print(f"{setup:12s} {imgs/t_ours:14,.0f} {imgs/t_ref:16,.0f} {t_ref/t_ours:5.2f}x", flush=True)
+        print(f"{setup:12s} {imgs/t_ours:14,.0f} {imgs/t_ref[setup]:16,.0f} {t_ref[setup]/t_ours:5.2f}x", flush=True)
     print("(images/s count every augmented view that is trained on, all copies together)")
 
 

@@ -155,4 +155,5 @@ d = { 'settings': { 'branch': 'main',
                                'memo_nb.train.setup_augment': ('train.html#setup_augment', 'memo_nb/train.py'),
                                'memo_nb.train.train_epoch': ('train.html#train_epoch', 'memo_nb/train.py'),
                                'memo_nb.train.train_run': ('train.html#train_run', 'memo_nb/train.py'),
+                               'memo_nb.train.tune_cpu_allocator': ('train.html#tune_cpu_allocator', 'memo_nb/train.py'),
                                'memo_nb.train.validate': ('train.html#validate', 'memo_nb/train.py')}}}

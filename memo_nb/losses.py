@@ -19,7 +19,7 @@ def simclr_logits(z1:Tensor,                # [B, d] first views' embeddings (an
     "Logits of each view against the 2B-1 other views, and the index of its partner."
     z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
     n, B = len(z), len(z1)
-    sim = z @ z.T/temperature
+    with torch.autocast(z.device.type, enabled=False): sim = z @ z.T/temperature  # float32 even under bf16 autocast
     logits = sim[~torch.eye(n, dtype=torch.bool, device=z.device)].view(n, n - 1)  # drop self-similarity
     a = torch.arange(n, device=z.device)
     partner = (a + B) % n
