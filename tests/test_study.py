@@ -65,3 +65,17 @@ def test_bad_command_lines_fail_before_running(tmp_path, args, message):
     if message: assert message in res.stderr, res.stderr
     else: assert "Unknown dataset 'imagenet'" in res.stderr + res.stdout
     assert not (tmp_path/'out'/'train').exists()
+
+
+def test_train_notebook_takes_every_config_field():
+    "The training template's parameters cell names every TrainConfig field, and passes each one on."
+    import ast, dataclasses, json
+    from memo_nb.train import TrainConfig
+    nb = json.loads((Path(__file__).resolve().parents[1]/'nbs'/'10_study_train.ipynb').read_text())
+    cells = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code']
+    params = next(''.join(c['source']) for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', []))
+    names = {t.id for node in ast.parse(params).body if isinstance(node, ast.Assign) for t in node.targets}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields <= names, fields - names
+    call = next(c for c in cells if 'cfg = TrainConfig(' in c)
+    assert all(f'{f}={f}' in call for f in fields), [f for f in fields if f'{f}={f}' not in call]
