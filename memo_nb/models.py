@@ -25,8 +25,8 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x:Tensor)->Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
 
 class ResNet18(nn.Module):
     "CIFAR ResNet-18 backbone: [n, 3, H, W] -> features [n, 8*width]."
@@ -34,7 +34,7 @@ class ResNet18(nn.Module):
         super().__init__()
         if width < 1: raise ValueError(f"ResNet width must be a positive integer, got {width}.")
         self.width, self.out_dim = width, 8*width
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
         widths, c_in, blocks = [width, 2*width, 4*width, 8*width], width, []
         for i, c in enumerate(widths):
             blocks += [BasicBlock(c_in, c, 1 if i == 0 else 2), BasicBlock(c, c)]
