@@ -22,7 +22,7 @@ from .losses import nt_xent, simclr_predictions, classifier_predictions
 __all__ = ['SETUPS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolved', 'validate', 'derive_seed', 'generator', 'RunData', 'run_data',
            'setup_augment', 'probe_views', 'init_network', 'make_optimizer', 'CopyGroup', 'evaluate_probe',
            'train_epoch', 'save_epoch_records', 'load_records', 'tune_cpu_allocator', 'pick_device', 'check_run_folder',
-           'copy_groups', 'train_run']
+           'saved_bytes_per_view', 'auto_group_size', 'copy_groups', 'train_run']
 
 # %% ../nbs/04_train.ipynb
 SETUPS = ('simclr', 'supervised', 'random', 'random_aug')
@@ -354,9 +354,31 @@ def check_run_folder(run:Path, cfg:TrainConfig):
     else:
         atomic_write(path, lambda f: f.write(json.dumps(asdict(cfg), indent=1).encode()))
 
-def copy_groups(cfg:TrainConfig, n_classes:int, device:torch.device)->list[CopyGroup]:
-    "The run's copies cut into groups of `cfg.concurrent` (0: all of them on CUDA, one at a time on CPU, where grouping is slower)."
-    size = cfg.concurrent or (cfg.copies if device.type == 'cuda' else 1)
+def saved_bytes_per_view(cfg:TrainConfig, n_classes:int, device:torch.device, image_shape=(3, 32, 32))->int:
+    "Bytes autograd keeps for the backward pass per training view, measured with two small forward passes."
+    net = make_network(cfg.setup, n_classes, cfg.width, cfg.head, cfg.proj_dim).to(device)
+    def saved(n):
+        total = 0
+        def pack(t):
+            nonlocal total; total += t.numel()*t.element_size(); return t
+        x = _fmt(torch.zeros(n, *image_shape, device=device), cfg.channels_last)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
+            net(x)
+        return total
+    return (saved(4) - saved(2))//2  # the weights, saved once per pass, cancel
+
+def auto_group_size(cfg:TrainConfig, bytes_per_view:int, memory:int, share:float=0.4)->int:
+    "How many copies fit in one vmapped group when their saved activations may take `share` of `memory` bytes."
+    views = cfg.batch_size*(2 if cfg.setup == 'simclr' else 1)
+    return max(1, min(cfg.copies, int(share*memory)//max(views*bytes_per_view, 1)))
+
+def copy_groups(cfg:TrainConfig, n_classes:int, device:torch.device, image_shape=(3, 32, 32))->list[CopyGroup]:
+    """The run's copies cut into groups of `cfg.concurrent`. 0 (auto): on CPU one at a time, where grouping is slower;
+    on CUDA as many as keep the saved activations of a step under 40% of the device's memory."""
+    size = cfg.concurrent
+    if not size:
+        size = 1 if device.type != 'cuda' else auto_group_size(
+            cfg, saved_bytes_per_view(cfg, n_classes, device, image_shape), torch.cuda.get_device_properties(device).total_memory)
     return [CopyGroup(cfg, range(a, min(a + size, cfg.copies)), n_classes, device) for a in range(0, cfg.copies, size)]
 
 def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None)->Path:
@@ -377,7 +399,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     augment = setup_augment(cfg.setup)
     views = [tuple(_fmt(v, cfg.channels_last) for v in vs) for vs in probe_views(cfg, train.images[data.probe.to(device)])]
     probe_labels = train.labels[data.probe.to(device)]
-    groups = copy_groups(cfg, len(train.classes), device)
+    groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]))
     start = 0
     if (run/'state.pt').exists():
         state = torch.load(run/'state.pt', map_location=device, weights_only=False)
