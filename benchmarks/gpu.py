@@ -16,12 +16,15 @@ import pandas as pd
 import torch
 
 from memo_nb.data import load_dataset, balanced_indices
-from memo_nb.train import (TrainConfig, SETUPS, resolved, pick_device, copy_groups, setup_augment, train_epoch,
-                           probe_views, evaluate_probe, _fmt)
+from memo_nb.setups import SETUPS, get_setup
+from memo_nb.config import TrainConfig, resolved, pick_device
+from memo_nb.copies import copy_groups
+from memo_nb.train import train_epoch, probe_views, evaluate_probe
+from memo_nb.study import PROFILES
 
 CIFAR_JPEG = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg'
-PAPER_EPOCHS = {'simclr': 200, 'supervised': 50, 'random': 20, 'random_aug': 500}
-PAPER_COPIES, PAPER_TRAIN = 30, 50_000
+PAPER_EPOCHS = {name: s.paper_epochs for name, s in SETUPS.items() if s.paper_epochs}  # the paper's protocol, from the registry
+PAPER_COPIES, PAPER_TRAIN = PROFILES['paper']['copies'], 50_000
 
 
 def sync(device):
@@ -35,14 +38,14 @@ def time_setup(setup, full, a, device, compile):
     n = a.steps*a.batch
     data = full.subset(balanced_indices(full.labels, n, seed=0)).to(device)
     group = copy_groups(cfg, 10, device)[0]
-    augment = setup_augment(setup)
+    augment = get_setup(setup).augment()
     warm = full.subset(balanced_indices(full.labels, 2*a.batch, seed=1)).to(device)
     train_epoch(group, warm, augment, 1)  # warm-up (and compilation)
     sync(device); t0 = time.perf_counter()
     train_epoch(group, data, augment, 1)
     sync(device); t_steps = time.perf_counter() - t0
     probe = data.images[:1024] if n >= 1024 else full.images[:1024].to(device)
-    views = [tuple(_fmt(v, cfg.channels_last) for v in vs) for vs in probe_views(cfg, probe)]
+    views = probe_views(cfg, probe)
     labels = full.labels[:1024].to(device)
     evaluate_probe(group, cfg, views[:1], labels)
     sync(device); t0 = time.perf_counter()
@@ -70,7 +73,7 @@ def main():
     full = load_dataset(f'folder:{CIFAR_JPEG}' if CIFAR_JPEG.exists() else 'digits', 'train')
     rows = []
     for compile in [c == 'on' for c in a.compile.split(',')]:
-        for setup in SETUPS:
+        for setup in PAPER_EPOCHS:
             rows.append(time_setup(setup, full, a, device, compile)); print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     total = df.groupby('compile')['paper GPU-hours'].sum()

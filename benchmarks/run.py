@@ -25,7 +25,12 @@ from torchvision.transforms.functional import to_pil_image  # noqa: E402
 
 from memo_nb.augment import SimCLRAugment  # noqa: E402
 from memo_nb.data import load_dataset, balanced_indices  # noqa: E402
-from memo_nb.train import TrainConfig, CopyGroup, SETUPS, resolved, pick_device, probe_views, evaluate_probe, _fmt  # noqa: E402
+from memo_nb.setups import SETUPS  # noqa: E402
+from memo_nb.config import TrainConfig, resolved, pick_device  # noqa: E402
+from memo_nb.copies import CopyGroup  # noqa: E402
+from memo_nb.train import probe_views, evaluate_probe  # noqa: E402
+
+PAPER_SETUPS = [name for name, s in SETUPS.items() if s.paper_epochs]  # the setups the reference pipeline reproduces
 
 
 def sync(device):
@@ -73,12 +78,12 @@ def main():
     n = a.steps*a.batch
     data = full.subset(balanced_indices(full.labels, n, seed=0))
     train_rate, cfgs, t_ref = {}, {}, {}
-    for setup in SETUPS:  # the reference first, with the C library's default allocator, as the original code ran
+    for setup in PAPER_SETUPS:  # the reference first, with the C library's default allocator, as the original code ran
         cfgs[setup] = resolved(TrainConfig(setup=setup, dataset='digits', copies=a.copies, width=a.width, batch_size=a.batch,
                                            lr=1e-3 if setup == 'simclr' else 0.05, epochs=1))
         t_ref[setup] = reference_epoch(setup, PILSet(data.images, data.labels, setup), cfgs[setup], device, 0)
     d = data.to(device)
-    for setup in SETUPS:  # memo_nb's engine (which tunes the CPU allocator, as train_run does)
+    for setup in PAPER_SETUPS:  # memo_nb's engine (which tunes the CPU allocator, as train_run does)
         cfg, views = cfgs[setup], 2 if setup == 'simclr' else 1
         ours_epoch(setup, d, resolved(TrainConfig(**{**cfg.__dict__, 'copies': 1})), device)  # warm-up
         t_ours = ours_epoch(setup, d, cfg, device)
@@ -106,7 +111,7 @@ def main():
                                        probe_batch=256 if K >= 256 else K))
             c = CopyGroup(cfg, [0], 10, device)
             probe = full.images[balanced_indices(full.labels, K, seed=1)].to(device)
-            views = [tuple(_fmt(v, cfg.channels_last) for v in vs) for vs in probe_views(cfg, probe)]
+            views = probe_views(cfg, probe)
             labels = full.labels[:K].to(device)
             evaluate_probe(c, cfg, views[:1], labels)  # warm-up
             t_probe = timed(lambda: evaluate_probe(c, cfg, views, labels), device)

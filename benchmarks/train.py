@@ -18,8 +18,10 @@ from torchvision.transforms.functional import to_pil_image
 from memo_nb.augment import CIFAR_MEAN, CIFAR_STD
 from memo_nb.data import load_dataset, balanced_indices
 from memo_nb.losses import nt_xent
-from memo_nb.models import make_network
-from memo_nb.train import TrainConfig, copy_groups, tune_cpu_allocator, setup_augment, train_epoch, resolved, SETUPS, pick_device
+from memo_nb.setups import SETUPS, get_setup
+from memo_nb.config import TrainConfig, resolved, pick_device
+from memo_nb.copies import copy_groups
+from memo_nb.train import tune_cpu_allocator, train_epoch
 
 CIFAR_JPEG = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg'
 
@@ -47,7 +49,7 @@ def reference_epoch(setup, ds, cfg, device, workers):
     t0 = time.perf_counter()
     for c in range(cfg.copies):
         torch.manual_seed(c)
-        net = make_network(setup, 10, cfg.width).to(device)
+        net = get_setup(setup).network(10, cfg.width).to(device)
         opt = (torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) if setup == 'simclr'
                else torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay))
         for x, y in DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=workers):
@@ -65,7 +67,7 @@ def ours_epoch(setup, data, cfg, device):
     if device.type == 'cpu': tune_cpu_allocator()  # as train_run does
     groups = copy_groups(cfg, 10, device)
     t0 = time.perf_counter()
-    augment = setup_augment(setup)
+    augment = get_setup(setup).augment()
     for g in groups: train_epoch(g, data, augment, 1)
     if device.type == 'cuda': torch.cuda.synchronize()
     return time.perf_counter() - t0
@@ -79,7 +81,7 @@ def main():
     ap.add_argument('--batch', type=int, default=256)
     ap.add_argument('--workers', type=int, default=0, help='DataLoader workers of the reference')
     ap.add_argument('--device', default='auto')
-    ap.add_argument('--setups', default=','.join(SETUPS))
+    ap.add_argument('--setups', default=','.join(s for s in SETUPS if get_setup(s).paper_epochs))
     a = ap.parse_args()
     device = pick_device(a.device)
     name = f'folder:{CIFAR_JPEG}' if CIFAR_JPEG.exists() else 'digits'

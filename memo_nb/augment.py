@@ -198,6 +198,10 @@ class SimCLRAugment:
         "Augment a batch with fresh parameters from `generator`."
         return self.apply(x, self.sample(len(x), x.shape[-2], x.shape[-1], generator))
 
+    def plain(self, x:Tensor)->Tensor:
+        "The un-augmented images as the network sees them: floats in [0, 1], no normalisation."
+        return to_float(x)
+
 # %% ../nbs/01_augment.ipynb
 def normalize(x:Tensor, mean=CIFAR_MEAN, std=CIFAR_STD)->Tensor:
     "Per-channel (x - mean)/std."
@@ -240,3 +244,7 @@ class SupervisedAugment:
     def __call__(self, x:Tensor, generator:torch.Generator|None=None)->Tensor:
         "Augment a batch with fresh parameters from `generator`."
         return self.apply(x, self.sample(len(x), x.shape[-2], x.shape[-1], generator))
+
+    def plain(self, x:Tensor)->Tensor:
+        "The un-augmented images as the network sees them: normalised floats."
+        return normalize(to_float(x), self.mean, self.std)

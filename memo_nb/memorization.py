@@ -8,14 +8,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .records import select_view, first_epoch_above
+
 # %% auto 0
-__all__ = ['view_bits', 'r_tilde', 'r_t', 'mean_r', 'matched_epoch', 'first_epoch_above', 'binomial_chi2', 'binomial_mae',
-           'binomial_table', 'spread_points', 'classwise_r']
+__all__ = ['view_bits', 'r_tilde', 'r_t', 'mean_r', 'matched_epoch', 'binomial_chi2', 'binomial_mae', 'binomial_table',
+           'spread_points', 'classwise_r']
 
 # %% ../nbs/05_memorization.ipynb
 def view_bits(correct:np.ndarray, view:int=0)->np.ndarray:
-    "[T+1, N, M, K] correctness bits (one view of SimCLR's pairs)."
-    return correct[..., view] if correct.ndim == 5 else correct
+    "[T+1, N, M, K] correctness bits (one view of a contrastive setup's pairs)."
+    return select_view(correct, view)
 
 def r_tilde(correct:np.ndarray, view:int=0)->np.ndarray:
     "r~_t(x~): mean over copies for each fixed draw -> [T+1, M, K]."
@@ -33,11 +35,6 @@ def mean_r(correct:np.ndarray, view:int=0)->np.ndarray:
 def matched_epoch(mean_a:np.ndarray, t_a:int, mean_b:np.ndarray)->int:
     "argmin_t |mean_a[t_a] - mean_b[t]|."
     return int(np.argmin(np.abs(np.asarray(mean_b) - mean_a[t_a])))
-
-def first_epoch_above(mean:np.ndarray, level:float)->int|None:
-    "The first epoch whose mean r_t exceeds `level`, or None."
-    above = np.nonzero(np.asarray(mean) > level)[0]
-    return int(above[0]) if len(above) else None
 
 # %% ../nbs/05_memorization.ipynb
 def _merge_small_bins(obs:np.ndarray, exp:np.ndarray, min_expected:float=5.)->tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 
 # %% auto 0
-__all__ = ['HEADS', 'BasicBlock', 'ResNet18', 'projection_head', 'Network', 'make_network']
+__all__ = ['HEADS', 'BasicBlock', 'ResNet18', 'projection_head', 'Network']
 
 # %% ../nbs/02_models.ipynb
 class BasicBlock(nn.Module):
@@ -69,14 +69,3 @@ class Network(nn.Module):
 
     def features(self, x:Tensor)->Tensor: return self.backbone(x)
     def forward(self, x:Tensor)->Tensor: return self.head(self.backbone(x))
-
-def make_network(setup:str,            # 'simclr', 'supervised', 'random' or 'random_aug'
-                 n_classes:int,        # classifier outputs (unused for simclr)
-                 width:int=64,         # ResNet width (64 = the paper)
-                 head:str='linear',    # SimCLR projection: 'linear' or 'mlp'
-                 proj_dim:int=128,     # SimCLR embedding size d
-                )->Network:
-    "The network of one setup."
-    backbone = ResNet18(width)
-    if setup == 'simclr': return Network(backbone, projection_head(backbone.out_dim, proj_dim, head))
-    return Network(backbone, nn.Linear(backbone.out_dim, n_classes))

@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .augment import normalize, to_float
-from .models import make_network
+from .setups import get_setup
 
 # %% auto 0
 __all__ = ['setup_input', 'extract_features', 'linear_probe', 'class_gaussians', 'gaussian_kl', 'pairwise_kl',
@@ -18,8 +17,8 @@ __all__ = ['setup_input', 'extract_features', 'linear_probe', 'class_gaussians',
 
 # %% ../nbs/07_representations.ipynb
 def setup_input(setup:str, x:Tensor)->Tensor:
-    "uint8 images as the network of `setup` saw them in training."
-    return to_float(x) if setup == 'simclr' else normalize(to_float(x))
+    "uint8 images as the networks of the setup named `setup` saw them in training."
+    return get_setup(setup).features_input(x)
 
 @torch.inference_mode()
 def extract_features(net:nn.Module, setup:str, images:Tensor, batch:int=1024)->Tensor:

@@ -1,10 +1,12 @@
 "The study runner end to end: `memo-nb run smoke` through papermill, and its command-line errors."
-import json, subprocess, sys
+import dataclasses, json, subprocess, sys
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
+from memo_nb.config import TrainConfig
+from memo_nb.setups import SETUPS
 
 
 def memo_nb(*args, cwd=ROOT):
@@ -20,6 +22,16 @@ def smoke_run(tmp_path_factory):
     return out, res
 
 
+MULTI_SETUP_FIGURES = ('fig_1_dynamics', 'fig_3_binomial_single', 'fig_5_spread', 'fig_7_classwise', 'fig_9_tsne',
+                       'fig_10_class_kl', 'fig_11_activation_max', 'fig_12_extremes')
+
+
+def panel_setups(out, name):
+    "The setups named in the panel titles of a saved figure."
+    entry = next(e for e in json.loads((out/'outputs.json').read_text()) if e['name'] == name)
+    return {s for s in SETUPS if any(t == s or t.startswith(f'{s},') or t.startswith(f'{s} ') or t.startswith(f'{s}:') for t in entry['panels'])}
+
+
 def test_smoke_writes_report_figures_and_tables(smoke_run):
     out, _ = smoke_run
     report = (out/'REPORT.md').read_text()
@@ -30,17 +42,47 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
     assert report.index('fig_7_classwise.png') < report.index('fig_9_tsne.png') < report.index('fig_12_extremes.png')
     for f in figures:
         assert (out/f'{f}.pdf').stat().st_size > 1000 and f'({f}.png)' in report
-    for t in ('table_binomial_single', 'table_binomial_mae', 'table_linear_probe'):
+    tables = sorted(p.stem for p in out.glob('table_*.md'))
+    assert {'table_binomial_single', 'table_binomial_mae', 'table_linear_probe', 'table_alignment'} <= set(tables)
+    for t in tables:  # every table the run wrote reaches the report, under the title it was saved with
         assert (out/f'{t}.csv').exists() and (out/f'{t}.md').read_text() in report
+    for e in json.loads((out/'outputs.json').read_text()):
+        assert f"## {e['title']}" in report or f"### {e['title']}" in report, e
     claims = json.loads((out/'claims.json').read_text())
     assert [c['claim'][:2] for c in claims] == ['1.', '2.', '3.', '4.']
     assert 'digits' in report and 'N = 2 copies' in report
     probe = (out/'table_linear_probe.csv').read_text()
-    assert all(m in probe for m in ('simclr', 'supervised', 'random init', 'raw pixels'))
-    for s in ('simclr', 'supervised', 'random', 'random_aug'):
-        assert (out/'notebooks'/f'train_{s}.ipynb').exists()
+    assert all(m in probe for m in list(SETUPS) + ['random init', 'raw pixels'])
+    for s in SETUPS:
+        assert (out/'notebooks'/f'train_{s}.ipynb').exists() and f'| {s} |' in report
         assert len(list((out/'train'/s/'records').glob('epoch_*.npz'))) == 4
     assert not list((ROOT/'nbs').glob('*train_*.ipynb'))  # templates are never executed in place
+
+
+def test_every_multi_setup_figure_shows_every_setup(smoke_run):
+    out, _ = smoke_run
+    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == set(SETUPS), name
+
+
+def test_train_notebook_gets_the_whole_config(smoke_run):
+    "The runner injects every TrainConfig field into the training template as one `config` dict."
+    out, _ = smoke_run
+    nb = json.loads((out/'notebooks'/'train_simclr.ipynb').read_text())
+    injected = next(''.join(c['source']) for c in nb['cells'] if 'injected-parameters' in c.get('metadata', {}).get('tags', []))
+    scope = {}; exec(injected, scope)
+    assert set(scope['config']) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert scope['config']['setup'] == 'simclr' and scope['config']['temperature'] == 0.1
+
+
+def test_chosen_setups_only(tmp_path):
+    out = tmp_path/'two'
+    res = memo_nb('run', 'smoke', '--out', str(out), '--quiet', '-p', 'setups=simclr,supervised', '-p', 'epochs=1')
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert sorted(p.name for p in (out/'train').iterdir()) == ['simclr', 'supervised']
+    assert list(json.loads((out/'study.json').read_text())['configs']) == ['simclr', 'supervised']
+    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == {'simclr', 'supervised'}, name
+    report = (out/'REPORT.md').read_text()
+    assert 'not testable' in report and 'no random setup' in report
 
 
 def test_rerun_skips_finished_training(smoke_run):
@@ -57,25 +99,31 @@ def test_rerun_skips_finished_training(smoke_run):
     (['run', 'smoke', '-p', 'copies=many'], "copies takes int"),
     (['run', 'smoke', '-p', 'copies=0'], "copies must be an integer >= 1, got 0"),
     (['run', 'smoke', '-p', 'moco.lr=0.1'], "Unknown setup 'moco'"),
-    (['run', 'smoke', '--dataset', 'imagenet'], None),
+    (['run', 'smoke', '-p', 'setups=simclr,byol'], "Unknown setup 'byol'"),
+    (['run', 'smoke', '--dataset', 'imagenet'], "Unknown dataset 'imagenet'"),
+    (['run', 'smoke', '--dataset', 'cifar10'], "Dataset 'cifar10': "),
+    (['run', 'smoke', '-p', 'probe_size=300'], "probe_size 300 is larger than the training set (200 images)"),
+    (['run', 'smoke', '-p', 'batch_size=256'], "batch_size 256 is larger than the training set (200 images)"),
+    (['run', 'smoke', '-p', 'train_size=5000'], "train_size 5000 is larger than the training split of 'digits' (1437 images)"),
 ])
-def test_bad_command_lines_fail_before_running(tmp_path, args, message):
+def test_bad_command_lines_fail_before_running(tmp_path, monkeypatch, args, message):
+    monkeypatch.setenv('MEMO_NB_DATA', str(tmp_path/'no-data'))  # no CIFAR-10 files here
     res = memo_nb(*args, '--out', str(tmp_path/'out'))
-    assert res.returncode != 0
-    if message: assert message in res.stderr, res.stderr
-    else: assert "Unknown dataset 'imagenet'" in res.stderr + res.stdout
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and 'Traceback' not in res.stderr, res.stderr
     assert not (tmp_path/'out'/'train').exists()
 
 
-def test_train_notebook_takes_every_config_field():
-    "The training template's parameters cell names every TrainConfig field, and passes each one on."
-    import ast, dataclasses, json
-    from memo_nb.train import TrainConfig
-    nb = json.loads((Path(__file__).resolve().parents[1]/'nbs'/'10_study_train.ipynb').read_text())
-    cells = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code']
-    params = next(''.join(c['source']) for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', []))
-    names = {t.id for node in ast.parse(params).body if isinstance(node, ast.Assign) for t in node.targets}
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert fields <= names, fields - names
-    call = next(c for c in cells if 'cfg = TrainConfig(' in c)
-    assert all(f'{f}={f}' in call for f in fields), [f for f in fields if f'{f}={f}' not in call]
+def test_unwritable_output_folder(tmp_path):
+    (tmp_path/'file').write_text('')
+    res = memo_nb('run', 'smoke', '--out', str(tmp_path/'file'/'out'))
+    assert res.returncode == 2 and 'Cannot write to the output folder' in res.stderr and 'Traceback' not in res.stderr, res.stderr
+
+
+def test_failing_notebook_is_one_line(tmp_path):
+    res = memo_nb('run', 'smoke', '--out', str(tmp_path/'out'), '--quiet', '-p', 'setups=random', '-p', 'lr=1e12', '-p', 'epochs=1')
+    assert res.returncode == 1, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith('memo-nb: error: notebook ') and 'train_random.ipynb' in last and 'FloatingPointError' in last, res.stderr
+    assert "setup 'random', copy 0, epoch 1" in last and 'Traceback' not in res.stderr

@@ -8,7 +8,11 @@ import torch
 
 from memo_nb.augment import normalize
 from memo_nb.data import load_dataset, balanced_indices
-from memo_nb.train import TrainConfig, CopyGroup, resolved, setup_augment, train_epoch, train_run, load_records
+from memo_nb.setups import get_setup
+from memo_nb.config import TrainConfig, resolved
+from memo_nb.copies import CopyGroup
+from memo_nb.records import load_records
+from memo_nb.train import train_epoch, train_run
 
 # deterministic: bit-exact comparisons hold on CUDA too (cudnn picks fixed algorithms); no effect on CPU
 TINY = dict(dataset='digits', train_size=256, copies=2, probe_size=64, draws=2, epochs=3, width=4, batch_size=32, probe_batch=32,
@@ -105,7 +109,7 @@ def test_concurrent_copies_match_copies_trained_alone(cifar_jpeg, setup, lr):
     full = load_dataset(f'folder:{cifar_jpeg}', 'train')
     data = full.subset(balanced_indices(full.labels, 120, seed=0))
     cfg = resolved(TrainConfig(setup=setup, lr=lr, copies=3, width=16, batch_size=60, epochs=2))
-    cpu, augment = torch.device('cpu'), setup_augment(setup)
+    cpu, augment = torch.device('cpu'), get_setup(setup).augment()
     together = CopyGroup(cfg, range(3), 10, cpu)
     alone = [CopyGroup(cfg, [i], 10, cpu) for i in range(3)]
     nudged = [CopyGroup(cfg, [i], 10, cpu) for i in range(3)]
@@ -142,6 +146,36 @@ def test_concurrent_runs_and_regrouped_resume(tmp_path):
     np.testing.assert_array_equal(a['p_true'][:2], b['p_true'][:2])
     assert (a['correct'] == b['correct']).mean() > 0.9
     for i in range(3): assert weights(part, i).keys() == weights(whole, i).keys()
+
+
+def test_damaged_checkpoint_is_recomputed(tmp_path):
+    "A checkpoint cut short is named in a warning and the run trains again, to the same records."
+    cfg = TrainConfig(setup='supervised', lr=0.05, **TINY)
+    whole = load_records(train_run(cfg, tmp_path/'whole', progress=False))
+    part = train_run(cfg, tmp_path/'part', progress=False, stop_after=2)
+    raw = (part/'state.pt').read_bytes(); (part/'state.pt').write_bytes(raw[:len(raw)//3])
+    with pytest.warns(UserWarning, match=r'state.pt cannot be read.*from epoch 0'):
+        train_run(cfg, part, progress=False)
+    again = load_records(part)
+    for k in ('correct', 'p_true', 'loss', 'acc'): np.testing.assert_array_equal(whole[k], again[k], err_msg=k)
+
+
+def test_damaged_record_is_named(tmp_path):
+    run = train_run(TrainConfig(setup='random', lr=0.05, **TINY), tmp_path/'r', progress=False)
+    (run/'records'/'epoch_0002.npz').write_bytes(b'')
+    with pytest.raises(ValueError, match=r'epoch_0002.npz cannot be read'): load_records(run)
+
+
+def test_folder_of_an_older_version_resumes(tmp_path):
+    "A run folder written before a TrainConfig field existed counts that field as its default."
+    cfg = TrainConfig(setup='supervised', lr=0.05, **{**TINY, 'epochs': 2})
+    run = train_run(cfg, tmp_path/'r', progress=False, stop_after=1)
+    saved = json.loads((run/'config.json').read_text()); del saved['schedule_epochs']
+    (run/'config.json').write_text(json.dumps(saved))
+    train_run(cfg, run, progress=False)
+    assert len(load_records(run)['correct']) == 3
+    with pytest.raises(ValueError, match=r'schedule_epochs: 0 -> 200'):
+        train_run(TrainConfig(setup='supervised', lr=0.05, schedule_epochs=200, **{**TINY, 'epochs': 2}), run, progress=False)
 
 
 @pytest.mark.slow
