@@ -166,3 +166,7 @@ register(Setup('random', CLASSIFICATION, 'none', labels='random', paper_epochs=2
                summary='cross-entropy on random labels, no augmentation'))
 register(Setup('random_aug', CLASSIFICATION, 'supervised', labels='random', paper_epochs=500,
                summary='cross-entropy on random labels, supervised augmentation'));
+
+# %% ../nbs/03a_setups.ipynb
+register(Setup('supervised_simclr_aug', CLASSIFICATION, 'simclr',
+               summary='cross-entropy on the true labels, SimCLR augmentation (beyond the paper)'));

@@ -25,13 +25,14 @@ PROFILES = {
                   simclr=dict(lr=1e-3, temperature=0.1)),
     'quick': dict(dataset='digits', train_size=1000, copies=4, probe_size=256, draws=4, width=8, batch_size=128, probe_batch=64, lr=0.05,
                   simclr=dict(batch_size=64, epochs=40, lr=1e-3, temperature=0.1), supervised=dict(epochs=10),
-                  random=dict(epochs=15), random_aug=dict(batch_size=64, epochs=40)),
+                  random=dict(epochs=15), random_aug=dict(batch_size=64, epochs=40), supervised_simclr_aug=dict(epochs=20)),
     'cpu': dict(dataset='cifar10', train_size=2000, copies=8, probe_size=512, draws=4, width=8, batch_size=128, probe_batch=128, lr=0.05,
                 simclr=dict(epochs=100, lr=1e-3, temperature=0.1), supervised=dict(epochs=20),
-                random=dict(epochs=25), random_aug=dict(batch_size=64, epochs=80)),
+                random=dict(epochs=25), random_aug=dict(batch_size=64, epochs=80), supervised_simclr_aug=dict(epochs=40)),
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
                   lr=3e-4, amp=True, save_every=10,
-                  **{name: dict(epochs=s.paper_epochs) for name, s in SETUPS.items() if s.paper_epochs}),
+                  **{name: dict(epochs=s.paper_epochs) for name, s in SETUPS.items() if s.paper_epochs},
+                  supervised_simclr_aug=dict(epochs=100)),
 }
 STUDY_PARAMS = {
     'setups': (),                 # setups the study trains and compares; () = every registered setup
