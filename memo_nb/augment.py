@@ -5,7 +5,7 @@
 # %% ../nbs/01_augment.ipynb 3
 from __future__ import annotations
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .data import load_dataset, check_dataset_name, balanced_indices, random_labels, ImageSet
 from .models import HEADS
-from .setups import SETUPS, get_setup
+from .setups import get_setup
 
 # %% auto 0
 __all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'validate', 'resolved', 'check_sizes',

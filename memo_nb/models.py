@@ -4,7 +4,6 @@
 
 # %% ../nbs/02_models.ipynb 3
 from __future__ import annotations
-import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 

@@ -16,7 +16,7 @@ from .data import ImageSet, atomic_write
 from .setups import get_setup
 from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device
 from .copies import CopyGroup, copy_groups, to_memory_format
-from .records import save_epoch_records, save_probe, load_records, damaged_records, record_path, select_view
+from .records import save_epoch_records, save_probe, damaged_records, select_view
 
 # %% auto 0
 __all__ = ['probe_views', 'evaluate_probe', 'make_batch', 'train_epoch', 'tune_cpu_allocator', 'run_config_changes',

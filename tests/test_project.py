@@ -1,6 +1,5 @@
 "The project's own invariants: README mirrors nbs/index.ipynb, memo_nb/ mirrors the notebooks."
 import shutil, subprocess
-from pathlib import Path
 
 from conftest import ROOT
 

@@ -1,6 +1,5 @@
 "The study runner end to end: `memo-nb run smoke` through papermill, and its command-line errors."
 import dataclasses, json, subprocess, sys
-from pathlib import Path
 
 import pytest
 
