@@ -12,8 +12,8 @@ from torch import nn, Tensor
 from .setups import get_setup
 
 # %% auto 0
-__all__ = ['setup_input', 'extract_features', 'linear_probe', 'class_gaussians', 'gaussian_kl', 'pairwise_kl',
-           'maximize_activation', 'display_images', 'extreme_objects']
+__all__ = ['AM_PATCHES', 'setup_input', 'extract_features', 'linear_probe', 'class_gaussians', 'gaussian_kl', 'pairwise_kl',
+           'split_half_kl', 'maximize_activation', 'maximize_channels', 'display_images', 'extreme_objects']
 
 # %% ../nbs/07_representations.ipynb
 def setup_input(setup:str, x:Tensor)->Tensor:
@@ -81,26 +81,65 @@ def pairwise_kl(means:Tensor, covs:Tensor)->np.ndarray:
     return np.array([[gaussian_kl(means[i], covs[i], means[j], covs[j]) for j in range(C)] for i in range(C)])
 
 # %% ../nbs/07_representations.ipynb
+def split_half_kl(x:Tensor, y:Tensor, n_classes:int|None=None, seed:int=0)->np.ndarray:
+    "Per class: the KL between Gaussians fitted to two random halves of its samples (the estimation floor) -> [C]."
+    y = torch.as_tensor(y)
+    n_classes = n_classes or int(y.max()) + 1
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for c in range(n_classes):
+        xc = x[y == c][torch.randperm(int((y == c).sum()), generator=g)]
+        h = len(xc)//2
+        means, covs = class_gaussians(torch.cat([xc[:h], xc[h:2*h]]), torch.arange(2).repeat_interleave(h), 2)
+        out.append(gaussian_kl(means[0], covs[0], means[1], covs[1]))
+    return np.array(out)
+
+# %% ../nbs/07_representations.ipynb
+AM_PATCHES = ((11, 1), (19, 2), (27, 4), (35, 8))  # receptive field and spacing (stride) of a unit of each stage
+
+def _centre_activation(net:nn.Module, stage:int, x:Tensor, ch:Tensor)->Tensor:
+    "Activation of the centre unit of channel ch[i] for patch x[i] -> [n]."
+    act = net.backbone.stages(x)[stage]
+    w = (x.shape[-1] - 1)//(2*AM_PATCHES[stage][1])
+    return act[torch.arange(len(ch), device=x.device), ch, w, w]
+
 def maximize_activation(net:nn.Module,        # a Network whose backbone has `stages`
                         stage:int,            # 0..3
-                        channels:list[int],   # one image per channel
-                        steps:int=1000, lr:float=1.0, seed:int=0, size:int=32)->Tensor:
-    "Inputs [len(channels), 3, size, size] that maximise each channel's mean activation."
+                        channels:list[int],   # one patch per channel
+                        steps:int=1000, lr:float=1.0, l2:float=0.01, seed:int=0, tries:int=20)->tuple[Tensor, Tensor]:
+    "Patches [n, 3, k, k] maximising the centre unit of each channel (L2-penalised), and which channels were alive at the start."
     net.eval()
     device = next(net.parameters()).device
     g = torch.Generator().manual_seed(seed)
-    x = (0.01*torch.randn(len(channels), 3, size, size, generator=g)).to(device).requires_grad_(True)
+    k = AM_PATCHES[stage][0]
     ch = torch.as_tensor(channels, device=device)
+    x, alive = torch.rand(len(ch), 3, k, k, generator=g).to(device), torch.zeros(len(ch), dtype=torch.bool, device=device)
+    with torch.no_grad():
+        for _ in range(tries):  # redraw the start of channels whose centre unit is 0 (dead for that patch)
+            alive |= _centre_activation(net, stage, x, ch) > 1e-9
+            if alive.all(): break
+            x = torch.where(alive[:, None, None, None], x, torch.rand(x.shape, generator=g).to(device))
+    x.requires_grad_(True)
     for p in net.parameters(): p.requires_grad_(False)
     try:
+        opt = torch.optim.SGD([x], lr=lr)
         for _ in range(steps):
-            act = net.backbone.stages(x)[stage]
-            obj = act[torch.arange(len(ch), device=device), ch].mean((1, 2)).sum()
-            grad, = torch.autograd.grad(obj, x)
-            with torch.no_grad(): x += lr*grad
+            opt.zero_grad()
+            (-_centre_activation(net, stage, x, ch) + l2*(x**2).sum((1, 2, 3))).sum().backward()
+            opt.step()
     finally:
         for p in net.parameters(): p.requires_grad_(True)
-    return x.detach().cpu()
+    return x.detach().cpu(), alive.cpu()
+
+def maximize_channels(net:nn.Module, stage:int, n:int=36, steps:int=1000, lr:float=1.0, l2:float=0.01, seed:int=0)->tuple[Tensor, list[int]]:
+    "Patches for `n` random live channels of `stage` (dead ones replaced by the next random channel), and their channel numbers."
+    order = torch.randperm(net.backbone.width*2**stage, generator=torch.Generator().manual_seed(seed)).tolist()
+    patches, kept = [], []
+    while order and len(kept) < n:
+        batch, order = order[:n - len(kept)], order[n - len(kept):]
+        x, alive = maximize_activation(net, stage, batch, steps, lr, l2, seed + len(kept) + len(order))
+        patches += [x[alive]]; kept += [c for c, a in zip(batch, alive.tolist()) if a]
+    return (torch.cat(patches) if patches else torch.zeros(0, 3, AM_PATCHES[stage][0], AM_PATCHES[stage][0])), kept
 
 def display_images(x:Tensor)->Tensor:
     "sigmoid((x - mean)/std) per image, for showing unbounded inputs."

@@ -188,8 +188,12 @@ class StudyOutputs:
         self.manifest = self.out/'outputs.json'
 
     def _record(self, entry:dict):
-        items = [e for e in read_manifest(self.out) if e['name'] != entry['name']]
-        atomic_write(self.manifest, lambda f: f.write(json.dumps(items + [entry], indent=1).encode()))
+        "Add `entry` to outputs.json, in place of an earlier entry of the same name (a re-run keeps the order)."
+        items = read_manifest(self.out)
+        names = [e['name'] for e in items]
+        if entry['name'] in names: items[names.index(entry['name'])] = entry
+        else: items.append(entry)
+        atomic_write(self.manifest, lambda f: f.write(json.dumps(items, indent=1).encode()))
 
     def figure(self, fig, name:str, caption:str):
         "Save `fig` as name.png and name.pdf, captioned."

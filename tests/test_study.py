@@ -6,6 +6,7 @@ import pytest
 from conftest import ROOT
 from memo_nb.config import TrainConfig
 from memo_nb.setups import SETUPS
+from memo_nb.claims import VERDICTS
 
 
 def memo_nb(*args, cwd=ROOT):
@@ -35,20 +36,22 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
     out, _ = smoke_run
     report = (out/'REPORT.md').read_text()
     figures = sorted(p.stem for p in out.glob('fig_*.png'))
-    assert figures == sorted(['fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_5_spread',
-                              'fig_6_views', 'fig_7_classwise', 'fig_9_tsne', 'fig_10_class_kl', 'fig_11_activation_max',
-                              'fig_12_extremes'])
+    assert figures == sorted(['fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_4_latent_spread',
+                              'fig_4_paper_mae', 'fig_5_spread', 'fig_6_views', 'fig_7_classwise', 'fig_9_tsne', 'fig_10_class_kl',
+                              'fig_11_activation_max', 'fig_12_extremes'])
     assert report.index('fig_7_classwise.png') < report.index('fig_9_tsne.png') < report.index('fig_12_extremes.png')
     for f in figures:
         assert (out/f'{f}.pdf').stat().st_size > 1000 and f'({f}.png)' in report
     tables = sorted(p.stem for p in out.glob('table_*.md'))
-    assert {'table_binomial_single', 'table_binomial_mae', 'table_linear_probe', 'table_alignment'} <= set(tables)
+    assert {'table_binomial_single', 'table_binomial_mae', 'table_linear_probe', 'table_alignment', 'table_latent_spread',
+            'table_augmentation_spread', 'table_paper_vs_run', 'table_class_kl'} <= set(tables)
     for t in tables:  # every table the run wrote reaches the report, under the title it was saved with
         assert (out/f'{t}.csv').exists() and (out/f'{t}.md').read_text() in report
     for e in json.loads((out/'outputs.json').read_text()):
         assert f"## {e['title']}" in report or f"### {e['title']}" in report, e
     claims = json.loads((out/'claims.json').read_text())
     assert [c['claim'][:2] for c in claims] == ['1.', '2.', '3.', '4.']
+    assert all(c['verdict'] in VERDICTS and any(ch.isdigit() for ch in c['evidence']) for c in claims), claims
     assert 'digits' in report and 'N = 2 copies' in report
     probe = (out/'table_linear_probe.csv').read_text()
     assert all(m in probe for m in list(SETUPS) + ['random init', 'raw pixels'])
@@ -81,7 +84,7 @@ def test_chosen_setups_only(tmp_path):
     assert list(json.loads((out/'study.json').read_text())['configs']) == ['simclr', 'supervised']
     for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == {'simclr', 'supervised'}, name
     report = (out/'REPORT.md').read_text()
-    assert 'not testable' in report and 'no random setup' in report
+    assert 'inconclusive' in report and 'no random setup' in report
 
 
 def test_rerun_skips_finished_training(smoke_run):
