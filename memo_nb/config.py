@@ -16,8 +16,9 @@ from .models import HEADS
 from .setups import get_setup
 
 # %% auto 0
-__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'validate', 'resolved', 'check_sizes',
-           'derive_seed', 'generator', 'RunData', 'run_data', 'pick_device']
+__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'validate', 'resolved',
+           'check_sizes', 'copy_train_size', 'derive_seed', 'generator', 'RunData', 'run_data', 'membership_mask',
+           'copy_members', 'pick_device']
 
 # %% ../nbs/04_config.ipynb
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig:
     head: str = 'linear'           # contrastive projection: 'linear' (original code) or 'mlp' (SimCLR paper)
     proj_dim: int = 128            # contrastive embedding size d
     schedule_epochs: int = 0       # cosine schedule length in epochs; 0 = the run's epochs
+    subsample: float = 1.0         # share of the training set each copy trains on; < 1: held-out design (each probe object in round(subsample*N) copies)
     amp: bool = False              # bf16 autocast in training (GPUs; CPUs with AVX512-BF16 or AMX); the probe stays float32
     channels_last: bool = True     # memory format of activations (faster on CPU and GPU)
     seed: int = 0                  # every random choice of the run flows from this seed
@@ -71,6 +73,10 @@ def _check(ok:bool, msg:str):
 
 def _is_int(v, lo:int)->bool: return isinstance(v, int) and not isinstance(v, bool) and v >= lo
 
+def in_copies(cfg:TrainConfig)->int:
+    "In how many of the N copies each probe object is a training object: round(subsample*N) (all N when subsample = 1)."
+    return cfg.copies if cfg.subsample >= 1 else int(round(cfg.subsample*cfg.copies))
+
 def validate(cfg:TrainConfig):
     "Raise ValueError naming the first bad setting."
     setup = get_setup(cfg.setup)
@@ -83,6 +89,12 @@ def validate(cfg:TrainConfig):
     setup.objective.check(cfg)
     _check(isinstance(cfg.lr, (int, float)) and cfg.lr > 0 and math.isfinite(cfg.lr), f"lr must be a positive number, got {cfg.lr!r}.")
     _check(cfg.weight_decay >= 0, f"weight_decay must be >= 0, got {cfg.weight_decay!r}.")
+    _check(isinstance(cfg.subsample, (int, float)) and not isinstance(cfg.subsample, bool) and 0 < cfg.subsample <= 1,
+           f"subsample must be a number in (0, 1], got {cfg.subsample!r}.")
+    if cfg.subsample < 1:
+        m = in_copies(cfg)
+        _check(1 <= m <= cfg.copies - 1, f"subsample {cfg.subsample} puts each probe object in {m} of {cfg.copies} copies; the held-out "
+               f"design needs at least one copy that trains on it and one that does not (use more copies or another subsample).")
     _check(cfg.temperature is None or cfg.temperature > 0, f"temperature must be > 0 (or None), got {cfg.temperature!r}.")
     _check(cfg.optimizer in ('auto', 'adam', 'sgd'), f"Unknown optimizer {cfg.optimizer!r}; allowed: 'auto', 'adam', 'sgd'.")
     _check(cfg.head in HEADS, f"Unknown head {cfg.head!r}; allowed: {', '.join(map(repr, HEADS))}.")
@@ -104,6 +116,14 @@ def check_sizes(cfg:TrainConfig, n_split:int):
     _check(n <= n_split, f"train_size {n} is larger than the training split of {cfg.dataset!r} ({n_split} images).")
     _check(cfg.probe_size <= n, f"probe_size {cfg.probe_size} is larger than the training set ({n} images) of {cfg.dataset!r}.")
     _check(cfg.batch_size <= n, f"batch_size {cfg.batch_size} is larger than the training set ({n} images) of {cfg.dataset!r}.")
+    if cfg.subsample < 1:
+        per_copy = copy_train_size(cfg, n)
+        _check(per_copy >= cfg.batch_size, f"subsample {cfg.subsample} leaves each copy {per_copy} of the {n} training images, "
+               f"fewer than one batch of {cfg.batch_size}; use a larger subsample or a smaller batch_size.")
+
+def copy_train_size(cfg:TrainConfig, n:int)->int:
+    "How many of the run's `n` training images each copy trains on."
+    return n if cfg.subsample >= 1 else int(round(cfg.subsample*n))
 
 # %% ../nbs/04_config.ipynb
 def derive_seed(*keys)->int:
@@ -123,6 +143,7 @@ class RunData:
     true_labels: Tensor  # [n] the dataset's labels of the training images
     subset: Tensor       # [n] indices of the training images in the dataset's training split
     probe: Tensor        # [K] indices into `train`
+    members: Tensor|None = None  # [N, n] bool: which training images each copy trains on (None: all of them)
 
 def run_data(cfg:TrainConfig)->RunData:
     "Load the dataset and choose the training subset, labels and probe objects of `cfg`."
@@ -133,7 +154,29 @@ def run_data(cfg:TrainConfig)->RunData:
     true_labels = train.labels
     if get_setup(cfg.setup).random_labels: train.labels = random_labels(true_labels, derive_seed(cfg.seed, 'labels'))
     probe = balanced_indices(true_labels, cfg.probe_size, derive_seed(cfg.seed, 'probe'))
-    return RunData(train, true_labels, subset, probe)
+    members = copy_members(cfg, len(train), probe) if cfg.subsample < 1 else None
+    return RunData(train, true_labels, subset, probe, members)
+
+# %% ../nbs/04_config.ipynb
+def membership_mask(N:int, K:int, m:int, seed:int)->Tensor:
+    "[N, K] bool: probe object k is a training object of copy n; every column has m ones, rows differ by at most one."
+    g = torch.Generator().manual_seed(seed)
+    start = (torch.arange(K)*m) % N                          # cyclic blocks of m copies: balanced rows and columns
+    mask = torch.zeros(N, K, dtype=torch.bool)
+    mask[(start[None] + torch.arange(m)[:, None]) % N, torch.arange(K)[None].expand(m, K)] = True
+    return mask[torch.randperm(N, generator=g)][:, torch.randperm(K, generator=g)]
+
+def copy_members(cfg:TrainConfig, n:int, probe:Tensor)->Tensor:
+    "[N, n] bool: the training images of each copy (its probe objects by the membership mask, then other images at random)."
+    mask = membership_mask(cfg.copies, len(probe), in_copies(cfg), derive_seed(cfg.seed, 'membership'))
+    others = torch.ones(n, dtype=torch.bool); others[probe] = False
+    others = others.nonzero().squeeze(1)
+    size, members = copy_train_size(cfg, n), torch.zeros(cfg.copies, n, dtype=torch.bool)
+    for i in range(cfg.copies):
+        members[i, probe[mask[i]]] = True
+        g = generator(cfg.seed, 'members', i)
+        members[i, others[torch.randperm(len(others), generator=g)[:size - int(mask[i].sum())]]] = True
+    return members
 
 # %% ../nbs/04_config.ipynb
 def pick_device(name:str='auto')->torch.device:

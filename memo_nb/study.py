@@ -12,11 +12,12 @@ from .data import atomic_write, load_dataset
 from .setups import SETUPS, get_setup
 from .config import TrainConfig, resolved, check_sizes
 from .train import run_config_changes
+import pandas as pd
 
 # %% auto 0
-__all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'parse_overrides',
-           'study_configs', 'check_output_folder', 'check_study', 'StudyError', 'run_notebook', 'run_study',
-           'study_scale', 'StudyOutputs', 'read_manifest', 'write_report', 'main']
+__all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
+           'parse_overrides', 'study_configs', 'check_output_folder', 'check_study', 'StudyError', 'run_notebook',
+           'run_study', 'study_scale', 'StudyOutputs', 'read_manifest', 'write_report', 'compare_study', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -29,6 +30,10 @@ PROFILES = {
     'cpu': dict(dataset='cifar10', train_size=2000, copies=8, probe_size=512, draws=4, width=8, batch_size=128, probe_batch=128, lr=0.05,
                 simclr=dict(epochs=100, lr=1e-3, temperature=0.1), supervised=dict(epochs=20),
                 random=dict(epochs=25), random_aug=dict(batch_size=64, epochs=80), supervised_simclr_aug=dict(epochs=40)),
+    'heldout': dict(dataset='cifar10', train_size=2000, copies=8, subsample=0.5, probe_size=512, draws=4, width=8, batch_size=128,
+                    probe_batch=128, lr=0.05,
+                    simclr=dict(epochs=150, lr=1e-3, temperature=0.1), supervised=dict(epochs=30), random=dict(epochs=40),
+                    random_aug=dict(batch_size=64, epochs=100), supervised_simclr_aug=dict(epochs=60)),
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
                   lr=3e-4, amp=True, save_every=10,
                   **{name: dict(epochs=s.paper_epochs) for name, s in SETUPS.items() if s.paper_epochs},
@@ -42,7 +47,7 @@ STUDY_PARAMS = {
     'tsne_fraction': 0.25,        # share of the training set shown by t-SNE
 }
 PROFILE_PARAMS = {'smoke': dict(probe_epochs=5, am_steps=5), 'quick': dict(probe_epochs=100, am_steps=50),
-                  'cpu': dict(probe_epochs=100, am_steps=200), 'paper': {}}
+                  'cpu': dict(probe_epochs=100, am_steps=200), 'heldout': dict(probe_epochs=100, am_steps=200), 'paper': {}}
 
 # %% ../nbs/06_study.ipynb
 _FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
@@ -135,7 +140,8 @@ def check_study(cfgs:dict[str, TrainConfig], out:Path):
 # %% ../nbs/06_study.ipynb
 import memo_nb
 NBS = Path(memo_nb.__file__).resolve().parents[1]/'nbs'
-TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB = '10_study_train.ipynb', '11_study_memorization.ipynb', '12_study_representations.ipynb'
+TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB, HELDOUT_NB = ('10_study_train.ipynb', '11_study_memorization.ipynb', '12_study_representations.ipynb',
+                                                      '13_study_heldout.ipynb')
 
 class StudyError(RuntimeError):
     "A study notebook failed; the message names it and the cause."
@@ -169,6 +175,7 @@ def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overri
     run_notebook(ANALYSIS_NB, out, 'memorization', {'study_dir': str(out), 'levels': list(params['levels'])}, progress)
     run_notebook(REPRESENTATION_NB, out, 'representations',
                  {'study_dir': str(out), **{k: params[k] for k in ('probe_epochs', 'am_steps', 'tsne_fraction')}}, progress)
+    if any(c.subsample < 1 for c in cfgs.values()): run_notebook(HELDOUT_NB, out, 'heldout', {'study_dir': str(out)}, progress)
     write_report(out)
     print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
     return out
@@ -247,6 +254,26 @@ def write_report(out:Path):
     atomic_write(out/'REPORT.md', lambda f: f.write('\n'.join(lines).encode()))
 
 # %% ../nbs/06_study.ipynb
+def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|None=None, epoch:int|None=None)->pd.DataFrame:
+    "Spearman agreement of every per-object score of every setup of `study` with an external score file."
+    import numpy as np
+    from memo_nb.records import load_records
+    from memo_nb.heldout import read_scores, original_to_folder_order, object_scores, compare_scores
+    study = Path(study)
+    if not (study/'study.json').exists(): raise FileNotFoundError(f"{study} is not a study folder (no study.json); give the --out folder of a memo-nb run.")
+    external = read_scores(scores_path)
+    if labels_path is not None: external = original_to_folder_order(external, read_scores(labels_path))
+    rows = []
+    for s in json.loads((study/'study.json').read_text())['configs']:
+        if not (study/'train'/s/'records').exists(): continue
+        rows.append(compare_scores(object_scores(load_records(study/'train'/s), epoch), external).assign(setup=s))
+    if not rows: raise FileNotFoundError(f"{study} holds no training records yet.")
+    table = pd.concat(rows, ignore_index=True)[['setup', 'score', 'rho', 'ci_low', 'ci_high', 'n']]
+    name = f"compare_{Path(scores_path).stem}"
+    table.to_csv(study/f'{name}.csv', index=False); (study/f'{name}.md').write_text(table.to_markdown(index=False, floatfmt='.3f'))
+    return table
+
+# %% ../nbs/06_study.ipynb
 def main(argv:list[str]|None=None):
     "The `memo-nb` console script."
     ap = argparse.ArgumentParser(prog='memo-nb', description="Re-run the memorization study of SimCLR vs supervised vs random labels.")
@@ -259,7 +286,18 @@ def main(argv:list[str]|None=None):
                    help=f"override a setting for all setups (copies=8) or one (simclr.epochs=100); setups=simclr,supervised "
                         f"chooses the setups (default: all of {', '.join(SETUPS)})")
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    c = sub.add_parser('compare', help='Spearman agreement of every per-object score of a study with an external score file')
+    c.add_argument('run', help='a study folder (the --out of memo-nb run)')
+    c.add_argument('scores', help=".npy, .npz (array 'scores') or .csv (index, score): one score per training image")
+    c.add_argument('--labels', help='original labels (.npy/.npz/.csv) when the scores are in the original order of a class-folder tree')
+    c.add_argument('--epoch', type=int, help='epoch of the scores (default: the last)')
     a = ap.parse_args(argv)
+    if a.command == 'compare':
+        try: table = compare_study(a.run, a.scores, a.labels, a.epoch)
+        except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")
+        print(table.to_markdown(index=False, floatfmt='.3f'))
+        print(f"[memo-nb] saved {Path(a.run)/('compare_' + Path(a.scores).stem + '.csv')}")
+        return
     try:
         overrides = parse_overrides(a.param)
         cfgs, _ = study_configs(a.profile, a.dataset, overrides)

@@ -49,14 +49,17 @@ def make_batch(group:CopyGroup, data:ImageSet, augment, idx:list[Tensor])->tuple
         xs.append(to_memory_format(torch.cat([augment(x, g) for _ in range(views)]), group.cfg.channels_last))
     return (xs[0][None] if len(xs) == 1 else torch.stack(xs)), torch.stack([data.labels[ix] for ix in idx])
 
-def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int)->tuple[list[float], list[float]]:
+def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int,
+                members:list[Tensor]|None=None)->tuple[list[float], list[float]]: # per copy of the group: indices of its images (None: all)
     "Train the copies of `group` for one epoch; mean loss and train accuracy of each copy."
     cfg = group.cfg
     objective = get_setup(cfg.setup).objective
     group.train()
-    n, B, G = len(data), cfg.batch_size, len(group)
+    B, G = cfg.batch_size, len(group)
     device = data.images.device
-    perms = [torch.randperm(n, generator=g).to(device) for g in group.g_order]
+    if members is None: perms = [torch.randperm(len(data), generator=g).to(device) for g in group.g_order]
+    else: perms = [m[torch.randperm(len(m), generator=g).to(m.device)] for m, g in zip(members, group.g_order)]
+    n = min(len(p) for p in perms)
     loss_sum, correct = torch.zeros(G, device=device), torch.zeros(G, device=device)
     steps = n//B
     for s in range(steps):
@@ -156,19 +159,21 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     data = run_data(cfg)
     check_run_folder(run, cfg)
     if is_finished(run, cfg): return run
+    design = {} if data.members is None else {'membership': data.members[:, data.probe], 'train_members': data.members}
     save_probe(run, probe=data.probe, probe_dataset_index=data.subset[data.probe], probe_labels=data.train.labels[data.probe],
-               probe_true_labels=data.true_labels[data.probe])
+               probe_true_labels=data.true_labels[data.probe], **design)
     train = data.train.to(device)
     augment = setup.augment()
     views = probe_views(cfg, train.images[data.probe.to(device)])
     probe_labels = train.labels[data.probe.to(device)]
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]))
+    members = {id(g): None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups}
     start = restore(run, cfg, groups, device)
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} x{cfg.copies}", disable=not progress, initial=start, total=cfg.epochs + 1)
     for epoch in bar:
         losses, accs, cs, ps = [], [], [], []
         for g in groups:
-            loss, acc = train_epoch(g, train, augment, epoch) if epoch > 0 else ([float('nan')]*len(g), [float('nan')]*len(g))
+            loss, acc = train_epoch(g, train, augment, epoch, members[id(g)]) if epoch > 0 else ([float('nan')]*len(g), [float('nan')]*len(g))
             correct, p = evaluate_probe(g, cfg, views, probe_labels)
             losses += loss; accs += acc; cs.append(correct); ps.append(p)
         correct = torch.cat(cs)

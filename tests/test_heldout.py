@@ -1,0 +1,95 @@
+"Held-out design on real images: balanced membership, copies train only on their own images; scores and their agreement."
+import json, subprocess, sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import memo_nb.train as train_mod
+from memo_nb.config import TrainConfig, resolved, run_data
+from memo_nb.data import load_dataset
+from memo_nb.heldout import original_to_folder_order, compare_scores, object_scores, read_scores
+from memo_nb.records import load_records
+from conftest import ROOT
+
+
+def test_copies_train_only_on_their_images(cifar_jpeg, tmp_path, monkeypatch):
+    "On CIFAR-10 images: every probe object is in exactly N/2 copies, and no copy ever draws an image outside its share."
+    cfg = TrainConfig(setup='supervised', dataset=f'folder:{cifar_jpeg}', train_size=400, copies=4, subsample=0.5, probe_size=64,
+                      draws=2, epochs=2, width=4, batch_size=50, lr=0.05)
+    seen = []
+    real = train_mod.make_batch
+    def spy(group, data, augment, idx):
+        seen.append([(i, ix.cpu()) for i, ix in zip(group.indices, idx)])
+        return real(group, data, augment, idx)
+    monkeypatch.setattr(train_mod, 'make_batch', spy)
+    rec = load_records(train_mod.train_run(cfg, tmp_path/'run', progress=False))
+    members = rec['train_members']
+    assert members.shape == (4, 400) and (members.sum(1) == 200).all()
+    assert (rec['membership'].sum(0) == 2).all() and np.array_equal(rec['membership'], members[:, rec['probe']])
+    assert len(seen) == 2*4*(200//50)  # epochs x copies x steps: an epoch is one pass over the copy's own 200 images
+    drawn = {i: torch.cat([ix for step in seen for j, ix in step if j == i]) for i in range(4)}
+    for i, ix in drawn.items():
+        assert members[i, ix.numpy()].all(), f"copy {i} trained on an image outside its share"
+        assert len(ix.unique()) == 200  # and on all of its share, every epoch
+    assert np.array_equal(run_data(resolved(cfg)).members.numpy(), members)  # the design is fixed by the seed
+
+
+def test_bad_subsample_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r'subsample must be a number in \(0, 1\], got 0'):
+        train_mod.train_run(TrainConfig(subsample=0.), tmp_path/'r', progress=False)
+    with pytest.raises(ValueError, match='puts each probe object in 2 of 2 copies'):
+        train_mod.train_run(TrainConfig(copies=2, subsample=0.9), tmp_path/'r', progress=False)
+    assert not (tmp_path/'r').exists()
+
+
+def test_original_order_maps_onto_the_cifar_tree(cifar_jpeg):
+    "Scores given in an original order (labels interleaved, each class's images in file order) land on the right files."
+    tree = load_dataset(f'folder:{cifar_jpeg}', 'test')
+    labels = tree.labels.numpy()
+    rng = np.random.default_rng(0)
+    original_labels = rng.permutation(labels)  # an interleaving of the classes; the j-th image of class c is file j of c
+    rank = np.zeros(len(labels), int); seen = {}
+    for i, c in enumerate(original_labels): rank[i] = seen.get(c, 0); seen[c] = rank[i] + 1
+    start = np.r_[0, np.cumsum(np.bincount(labels))[:-1]]
+    tree_index = start[original_labels] + rank          # where original image i sits in the tree
+    pixel_mean = tree.images.float().mean((1, 2, 3)).numpy()
+    scores_original = pixel_mean[tree_index]            # a score that depends on the image content
+    np.testing.assert_array_equal(original_to_folder_order(scores_original, original_labels), pixel_mean)
+
+
+def test_compare_on_synthetic_scores(tmp_path):
+    "A score file that is a monotone copy of one of a run's scores has Spearman 1 with it; the CSV and NPZ forms agree."
+    from memo_nb.train import train_run
+    rec = load_records(train_run(TrainConfig(setup='random', dataset='digits', train_size=300, copies=4, subsample=0.5, probe_size=200,
+                                             epochs=4, width=4, batch_size=50, lr=0.05), tmp_path/'run', progress=False))
+    scores = object_scores(rec)
+    external = np.full(1437, np.nan)
+    external[scores.index] = 2*scores['mean_success'] + 1   # a monotone copy of one score
+    np.savez(tmp_path/'ext.npz', scores=external)
+    pd.DataFrame({'index': scores.index, 'score': external[scores.index]}).to_csv(tmp_path/'ext.csv', index=False)
+    for f in ('ext.npz', 'ext.csv'):
+        table = compare_scores(scores, read_scores(tmp_path/f)).set_index('score')
+        assert table.loc['mean_success', 'rho'] > 0.999 and (table.n == 200).all()
+        assert (table.ci_low <= table.rho).all() and (table.rho <= table.ci_high).all() and table.loc['r_in', 'rho'] < 0.999
+
+
+def test_smoke_heldout_and_compare_command(tmp_path):
+    out = tmp_path/'h'
+    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
+    res = run('run', 'smoke', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'setups=random,supervised', '-p', 'epochs=2')
+    assert res.returncode == 0, res.stderr[-3000:]
+    for name in ('fig_h1_in_out', 'fig_h2_mem_distribution', 'fig_h3_memorized', 'fig_h4_spearman'): assert (out/f'{name}.png').exists()
+    report = (out/'REPORT.md').read_text()
+    assert (out/'table_heldout.md').read_text() in report and (out/'table_mem_agreement.md').read_text() in report
+    probe = np.load(out/'train'/'random'/'probe.npz')
+    assert (probe['membership'].sum(0) == 1).all()  # smoke has 2 copies: each probe object in exactly one
+    np.save(tmp_path/'s.npy', np.arange(1437, dtype=float))
+    res = run('compare', str(out), str(tmp_path/'s.npy'))
+    assert res.returncode == 0, res.stderr
+    assert 'rho' in res.stdout and 'ci_low' in res.stdout and (out/'compare_s.csv').exists()
+    table = pd.read_csv(out/'compare_s.csv')
+    assert set(table.setup) == {'random', 'supervised'} and (table.n == 64).all()
+    bad = run('compare', str(out), str(tmp_path/'missing.npy'))
+    assert bad.returncode == 2 and 'missing.npy not found' in bad.stderr
