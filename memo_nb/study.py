@@ -256,7 +256,6 @@ def write_report(out:Path):
 # %% ../nbs/06_study.ipynb
 def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|None=None, epoch:int|None=None)->pd.DataFrame:
     "Spearman agreement of every per-object score of every setup of `study` with an external score file."
-    import numpy as np
     from memo_nb.records import load_records
     from memo_nb.heldout import read_scores, original_to_folder_order, object_scores, compare_scores
     study = Path(study)

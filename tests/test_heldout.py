@@ -1,5 +1,5 @@
 "Held-out design on real images: balanced membership, copies train only on their own images; scores and their agreement."
-import json, subprocess, sys
+import subprocess, sys
 
 import numpy as np
 import pandas as pd
