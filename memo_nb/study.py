@@ -16,8 +16,9 @@ import pandas as pd
 
 # %% auto 0
 __all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
-           'parse_overrides', 'study_configs', 'check_output_folder', 'check_study', 'StudyError', 'run_notebook',
-           'run_study', 'study_scale', 'StudyOutputs', 'read_manifest', 'write_report', 'compare_study', 'main']
+           'REPO', 'PUBLISHED', 'parse_overrides', 'study_configs', 'check_output_folder', 'check_study', 'StudyError',
+           'run_notebook', 'run_study', 'study_scale', 'StudyOutputs', 'read_manifest', 'write_report', 'compare_study',
+           'relative_paths', 'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -273,6 +274,55 @@ def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|Non
     return table
 
 # %% ../nbs/06_study.ipynb
+import re, shutil
+REPO = NBS.parent
+PUBLISHED = ('REPORT.md', 'study.json', 'claims.json', 'outputs.json', 'fig_*.png', 'fig_*.pdf', 'table_*.csv', 'table_*.md',
+             'compare_*.csv', 'compare_*.md', 'notebooks/*.ipynb')
+_SITE = re.compile(r'(?:site|dist)-packages/')
+_ABSOLUTE = re.compile(r'(?<![\w.~/-])/(?:work|root|home|tmp|usr|opt|var|mnt|srv|Users)/')
+
+_KERNEL_TMP = re.compile(r'/tmp/ipykernel_\d+/')
+
+def _hide_install_paths(text:str)->str:
+    "'/…/site-packages/' (or dist-packages) -> '<site-packages>/', in one linear pass (notebooks hold long base64 lines)."
+    out, last = [], 0
+    for m in _SITE.finditer(text):
+        start = max(text.rfind(c, last, m.start()) for c in ' \t\n\'"(=') + 1
+        if text.startswith('/', start): out += [text[last:start], '<site-packages>/']; last = m.end()
+    return ''.join(out) + text[last:]
+
+def relative_paths(text:str, root:Path=REPO, run:Path|None=None)->str:
+    "`text` with paths under the repository (or beside it) made relative to it, `run` named by its folder, package and kernel paths hidden."
+    text = _KERNEL_TMP.sub('<ipykernel>/', _hide_install_paths(text))
+    if run is not None and not str(run).startswith(str(root.parent) + '/'): text = text.replace(str(run), f'runs/{run.name}')
+    for prefix, rel in ((str(root) + '/', ''), (str(root.parent) + '/', '../'), (str(root), '.')):
+        text = text.replace(prefix, rel)
+    return text
+
+def absolute_paths(folder:str|Path)->list[str]:
+    "Lines of text files under `folder` that still name an absolute path."
+    hits = []
+    for f in sorted(Path(folder).rglob('*')):
+        if f.is_file() and f.suffix in ('.md', '.json', '.csv', '.ipynb', '.html'):
+            hits += [f"{f.name}: {l.strip()[:120]}" for l in f.read_text(errors='replace').splitlines() if _ABSOLUTE.search(l)]
+    return hits
+
+def publish(run:str|Path, dest:str|Path)->Path:
+    "Copy the reader-facing files of a study folder to `dest` (replacing it), with paths made relative to the repository."
+    run, dest = Path(run).resolve(), Path(dest)
+    if not (run/'REPORT.md').exists(): raise FileNotFoundError(f"{run} has no REPORT.md: run the study to the end first.")
+    if dest.exists(): shutil.rmtree(dest)
+    for pattern in PUBLISHED:
+        for f in sorted(run.glob(pattern)):
+            target = dest/f.relative_to(run)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if f.suffix in ('.md', '.json', '.csv', '.ipynb'): target.write_text(relative_paths(f.read_text(), REPO, run))
+            else: shutil.copy2(f, target)
+    left = absolute_paths(dest)
+    if left: raise ValueError(f"Absolute paths left in {dest}: {left[:3]}")
+    return dest
+
+# %% ../nbs/06_study.ipynb
 def main(argv:list[str]|None=None):
     "The `memo-nb` console script."
     ap = argparse.ArgumentParser(prog='memo-nb', description="Re-run the memorization study of SimCLR vs supervised vs random labels.")
@@ -290,7 +340,14 @@ def main(argv:list[str]|None=None):
     c.add_argument('scores', help=".npy, .npz (array 'scores') or .csv (index, score): one score per training image")
     c.add_argument('--labels', help='original labels (.npy/.npz/.csv) when the scores are in the original order of a class-folder tree')
     c.add_argument('--epoch', type=int, help='epoch of the scores (default: the last)')
+    pb = sub.add_parser('publish', help='copy a study\'s report, figures, tables and executed notebooks into results/NAME, paths made relative')
+    pb.add_argument('run', help='a finished study folder')
+    pb.add_argument('dest', help='where to put it, e.g. results/cpu-cifar10')
     a = ap.parse_args(argv)
+    if a.command == 'publish':
+        try: print(f"[memo-nb] published {publish(a.run, a.dest)}")
+        except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")
+        return
     if a.command == 'compare':
         try: table = compare_study(a.run, a.scores, a.labels, a.epoch)
         except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")
