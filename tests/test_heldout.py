@@ -90,6 +90,7 @@ def test_smoke_heldout_and_compare_command(tmp_path):
     assert res.returncode == 0, res.stderr
     assert 'rho' in res.stdout and 'ci_low' in res.stdout and (out/'compare_s.csv').exists()
     table = pd.read_csv(out/'compare_s.csv')
-    assert set(table.setup) == {'random', 'supervised'} and (table.n == 64).all()
+    assert set(table.setup) == {'random', 'supervised'}
+    assert (table[table.score != 'mem_se'].n == 64).all() and (table[table.score == 'mem_se'].n == 0).all()  # one copy in, one out: no se
     bad = run('compare', str(out), str(tmp_path/'missing.npy'))
     assert bad.returncode == 2 and 'missing.npy not found' in bad.stderr

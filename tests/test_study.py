@@ -96,7 +96,7 @@ def test_rerun_skips_finished_training(smoke_run):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['run', 'tiny'], "Unknown profile 'tiny'; allowed: smoke, quick, cpu, paper"),
+    (['run', 'tiny'], "Unknown profile 'tiny'; allowed: smoke, quick, cpu, heldout, paper"),
     (['run', 'smoke', '-p', 'epoch=3'], "Unknown parameter 'epoch'"),
     (['run', 'smoke', '-p', 'copies=many'], "copies takes int"),
     (['run', 'smoke', '-p', 'copies=0'], "copies must be an integer >= 1, got 0"),
