@@ -147,6 +147,15 @@ TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB, HELDOUT_NB = ('10_study_train.ipynb', 
 class StudyError(RuntimeError):
     "A study notebook failed; the message names it and the cause."
 
+def _ipc_kernel_manager(folder:str):
+    "A jupyter_client KernelManager whose kernels talk over IPC sockets in `folder`: no TCP ports, no unencrypted-TCP warning."
+    from jupyter_client.manager import KernelManager
+    class IPCKernelManager(KernelManager):
+        def __init__(self, **kw):
+            kw.setdefault('transport', 'ipc'); kw.setdefault('ip', str(Path(folder)/'kernel'))
+            super().__init__(**kw)
+    return IPCKernelManager
+
 def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
     "Execute the template `nbs/name` with `params` into `out/notebooks/tag.ipynb`."
     import papermill as pm
@@ -154,8 +163,11 @@ def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
     if not src.exists(): raise FileNotFoundError(f"Study notebook {src} not found: run memo-nb from a clone of the repository (pip install -e .).")
     (out/'notebooks').mkdir(parents=True, exist_ok=True)
     dst = out/'notebooks'/f'{tag}.ipynb'
+    import os, tempfile
     try:
-        pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(NBS), progress_bar=progress, kernel_name='python3')
+        with tempfile.TemporaryDirectory() as sockets:
+            local = {} if os.name == 'nt' else {'kernel_manager_class': _ipc_kernel_manager(sockets)}  # IPC sockets need a POSIX system
+            pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(NBS), progress_bar=progress, kernel_name='python3', **local)
     except pm.PapermillExecutionError as e:
         cause = (e.evalue or '').strip().splitlines()
         raise StudyError(f"notebook {dst} failed in cell {e.exec_count}: {e.ename}: {cause[0] if cause else ''} "

@@ -19,6 +19,7 @@ def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('smoke')/'run'
     res = memo_nb('run', 'smoke', '--out', str(out), '--quiet')
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert 'without encryption' not in res.stderr  # kernels talk over IPC sockets, not TCP
     return out, res
 
 
