@@ -19,3 +19,10 @@ def test_library_in_sync_with_notebooks(tmp_path):
     for f in (ROOT/'memo_nb').glob('*.py'):
         assert (tmp_path/'memo_nb'/f.name).read_text() == f.read_text(), f"{f} is out of sync: run nbdev_export"
     assert {f.name for f in (tmp_path/'memo_nb').glob('*.py')} == {f.name for f in (ROOT/'memo_nb').glob('*.py')}
+
+
+def test_committed_results_name_no_absolute_path():
+    "Showcase results are portable: every path in them is relative to the repository (memo-nb publish makes them so)."
+    from memo_nb.study import absolute_paths
+    assert (ROOT/'results').exists()
+    assert absolute_paths(ROOT/'results') == []
