@@ -26,3 +26,12 @@ def test_committed_results_name_no_absolute_path():
     from memo_nb.study import absolute_paths
     assert (ROOT/'results').exists()
     assert absolute_paths(ROOT/'results') == []
+
+
+def test_library_notebooks_show_their_outputs():
+    "A reader of nbs/ sees every library notebook's examples executed: each one that exports code keeps outputs."
+    import json
+    for nb in sorted((ROOT/'nbs').glob('[0-9]*.ipynb')):
+        cells = json.loads(nb.read_text())['cells']
+        if not any('#| export' in ''.join(c['source']) for c in cells): continue
+        assert sum(len(c.get('outputs', [])) for c in cells if c['cell_type'] == 'code') > 0, f"{nb.name} has lost its outputs"
