@@ -11,7 +11,7 @@ import pandas as pd
 
 from .records import first_epoch_above, analysis_epoch
 from .memorization import (view_bits, mean_r, latent_spread, augmentation_spread, permutation_null, null_floor,
-                                  detectable_sigma, binomial_mae)
+                                  detectable_sigma, binomial_mae, beta_probabilities)
 
 # %% auto 0
 __all__ = ['VERDICTS', 'PAPER_MAE', 'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'spread_statistics', 'compare',
@@ -185,15 +185,11 @@ def homogeneous_mae_curve(p0:float, sigmas, N:int=PAPER_N, M:int=PAPER_M, K:int=
     for s in sigmas:
         maes = []
         for _ in range(n_sim):
-            p = rng.beta(*_beta_ab(p0, s), size=K) if s > 0 else np.full(K, p0)
+            p = beta_probabilities(p0, s, (K,), rng)
             r = rng.binomial(N*M, p)/(N*M)
             maes.append(binomial_mae(r, N, 1, int(rng.integers(1 << 30)))[0])
         out.append(np.mean(maes))
     return np.array(out)
-
-def _beta_ab(mean:float, sd:float)->tuple[float, float]:
-    nu = mean*(1 - mean)/sd**2 - 1
-    return mean*nu, (1 - mean)*nu
 
 def sigma_from_mae(mae:float, sigmas:np.ndarray, curve:np.ndarray)->list[float]:
     "The sigma values where the simulated curve crosses `mae` (linear interpolation); [] when it never does."

@@ -17,8 +17,8 @@ import pandas as pd
 # %% auto 0
 __all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
            'REPO', 'PUBLISHED', 'parse_overrides', 'study_configs', 'check_output_folder', 'check_study', 'StudyError',
-           'run_notebook', 'run_study', 'study_scale', 'StudyOutputs', 'read_manifest', 'write_report', 'compare_study',
-           'relative_paths', 'absolute_paths', 'publish', 'main']
+           'run_notebook', 'prepare_study', 'run_study', 'execute_study', 'study_scale', 'StudyOutputs',
+           'read_manifest', 'write_report', 'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -173,11 +173,19 @@ def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
         raise StudyError(f"notebook {dst} failed in cell {e.exec_count}: {e.ename}: {cause[0] if cause else ''} "
                          f"(the executed notebook holds the traceback)") from None
 
-def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None, progress:bool=True)->Path:
-    "Train the study's setups and run the analysis notebooks; returns the output folder with REPORT.md."
+def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None)->tuple[dict, dict, Path]:
+    "Every check and no work: the validated configurations, the study parameters and the checked output folder."
     cfgs, params = study_configs(profile, dataset, overrides)
     out = Path(out or Path('runs')/profile).resolve()
     check_study(cfgs, out)
+    return cfgs, params, out
+
+def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None, progress:bool=True)->Path:
+    "Train the study's setups and run the analysis notebooks; returns the output folder with REPORT.md."
+    return execute_study(profile, *prepare_study(profile, out, dataset, overrides), progress=progress)
+
+def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=True)->Path:
+    "Train and analyse a study that `prepare_study` checked."
     atomic_write(out/'study.json', lambda f: f.write(json.dumps(
         {'profile': profile, 'configs': {s: asdict(c) for s, c in cfgs.items()},
          'params': {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}, indent=1).encode()))
@@ -367,12 +375,10 @@ def main(argv:list[str]|None=None):
         print(f"[memo-nb] saved {Path(a.run)/('compare_' + Path(a.scores).stem + '.csv')}")
         return
     try:
-        overrides = parse_overrides(a.param)
-        cfgs, _ = study_configs(a.profile, a.dataset, overrides)
-        check_study(cfgs, Path(a.out or Path('runs')/a.profile).resolve())
+        prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param))
     except (ValueError, FileNotFoundError) as e:
         ap.exit(2, f"memo-nb: error: {e}\n")
     t0 = time.time()
-    try: out = run_study(a.profile, a.out, a.dataset, overrides, progress=not a.quiet)
+    try: out = execute_study(a.profile, *prepared, progress=not a.quiet)
     except StudyError as e: ap.exit(1, f"memo-nb: error: {e}\n")
     print(f"[memo-nb] done in {time.time() - t0:.0f} s: {out}")

@@ -167,13 +167,13 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     views = probe_views(cfg, train.images[data.probe.to(device)])
     probe_labels = train.labels[data.probe.to(device)]
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]))
-    members = {id(g): None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups}
+    members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} x{cfg.copies}", disable=not progress, initial=start, total=cfg.epochs + 1)
     for epoch in bar:
         losses, accs, cs, ps = [], [], [], []
-        for g in groups:
-            loss, acc = train_epoch(g, train, augment, epoch, members[id(g)]) if epoch > 0 else ([float('nan')]*len(g), [float('nan')]*len(g))
+        for g, own in zip(groups, members):
+            loss, acc = train_epoch(g, train, augment, epoch, own) if epoch > 0 else ([float('nan')]*len(g), [float('nan')]*len(g))
             correct, p = evaluate_probe(g, cfg, views, probe_labels)
             losses += loss; accs += acc; cs.append(correct); ps.append(p)
         correct = torch.cat(cs)
