@@ -13,9 +13,9 @@ from torchvision import transforms as T
 from torchvision.transforms.functional import to_pil_image
 
 from memo_nb.augment import SimCLRAugment
-from memo_nb.data import load_dataset
+from memo_nb.data import load_dataset, cifar10_folder
 
-CIFAR_JPEG = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg'
+CIFAR_JPEG = cifar10_folder()  # $MEMO_NB_CIFAR10_DIR: a CIFAR-10 ImageFolder tree (else the digits)
 
 
 def torchvision_simclr():
@@ -60,7 +60,7 @@ def main():
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     a = ap.parse_args()
     device = torch.device(a.device)
-    name = f'folder:{CIFAR_JPEG}' if CIFAR_JPEG.exists() else 'digits'
+    name = f'folder:{CIFAR_JPEG}' if CIFAR_JPEG else 'digits'
     ds = load_dataset(name, 'train')
     images = ds.images[:a.n]
     n = len(images)

@@ -15,14 +15,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from memo_nb.data import load_dataset, balanced_indices
+from memo_nb.data import load_dataset, balanced_indices, cifar10_folder
 from memo_nb.setups import SETUPS, get_setup
 from memo_nb.config import TrainConfig, resolved, pick_device
 from memo_nb.copies import copy_groups
 from memo_nb.train import train_epoch, probe_views, evaluate_probe
 from memo_nb.study import PROFILES
 
-CIFAR_JPEG = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg'
+CIFAR_JPEG = cifar10_folder()  # $MEMO_NB_CIFAR10_DIR: a CIFAR-10 ImageFolder tree (else the digits)
 PAPER_EPOCHS = {name: s.paper_epochs for name, s in SETUPS.items() if s.paper_epochs}  # the paper's protocol, from the registry
 PAPER_COPIES, PAPER_TRAIN = PROFILES['paper']['copies'], 50_000
 
@@ -70,7 +70,7 @@ def main():
     a = ap.parse_args()
     device = pick_device(a.device)
     card = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
-    full = load_dataset(f'folder:{CIFAR_JPEG}' if CIFAR_JPEG.exists() else 'digits', 'train')
+    full = load_dataset(f'folder:{CIFAR_JPEG}' if CIFAR_JPEG else 'digits', 'train')
     rows = []
     for compile in [c == 'on' for c in a.compile.split(',')]:
         for setup in PAPER_EPOCHS:

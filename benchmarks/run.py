@@ -57,7 +57,7 @@ def main():
     ap.add_argument('--out', default='results/benchmark')
     a = ap.parse_args()
     device = pick_device(a.device)
-    name = f'folder:{CIFAR_JPEG}' if CIFAR_JPEG.exists() else 'digits'
+    name = f'folder:{CIFAR_JPEG}' if CIFAR_JPEG else 'digits'
     full = load_dataset(name, 'train')
     rows = []
     add = lambda group, what, ours=None, ref=None, unit='', note='': rows.append(

@@ -16,14 +16,14 @@ from torchvision import transforms as T
 from torchvision.transforms.functional import to_pil_image
 
 from memo_nb.augment import CIFAR_MEAN, CIFAR_STD
-from memo_nb.data import load_dataset, balanced_indices
+from memo_nb.data import load_dataset, balanced_indices, cifar10_folder
 from memo_nb.losses import nt_xent
 from memo_nb.setups import SETUPS, get_setup
 from memo_nb.config import TrainConfig, resolved, pick_device
 from memo_nb.copies import copy_groups
 from memo_nb.train import tune_cpu_allocator, train_epoch
 
-CIFAR_JPEG = Path(__file__).resolve().parents[2]/'shared'/'data'/'cifar10-jpeg'
+CIFAR_JPEG = cifar10_folder()  # $MEMO_NB_CIFAR10_DIR: a CIFAR-10 ImageFolder tree (else the digits)
 
 
 def reference_transform(setup):
@@ -84,7 +84,7 @@ def main():
     ap.add_argument('--setups', default=','.join(s for s in SETUPS if get_setup(s).paper_epochs))
     a = ap.parse_args()
     device = pick_device(a.device)
-    name = f'folder:{CIFAR_JPEG}' if CIFAR_JPEG.exists() else 'digits'
+    name = f'folder:{CIFAR_JPEG}' if CIFAR_JPEG else 'digits'
     full = load_dataset(name, 'train')
     n = a.steps*a.batch
     data = full.subset(balanced_indices(full.labels, n, seed=0))

@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 
 # %% auto 0
-__all__ = ['SPLITS', 'DATASET_NAMES', 'IMAGE_EXTENSIONS', 'ImageSet', 'data_root', 'load_cifar', 'scan_image_folder',
-           'folder_fingerprint', 'decode_images', 'atomic_write', 'load_image_folder', 'load_digits_dataset',
-           'check_dataset_name', 'load_dataset', 'balanced_indices', 'random_labels']
+__all__ = ['SPLITS', 'DATASET_NAMES', 'IMAGE_EXTENSIONS', 'CIFAR10_DIR_VAR', 'ImageSet', 'data_root', 'load_cifar',
+           'scan_image_folder', 'folder_fingerprint', 'decode_images', 'atomic_write', 'load_image_folder',
+           'load_digits_dataset', 'cifar10_folder', 'check_dataset_name', 'load_dataset', 'balanced_indices',
+           'random_labels']
 
 # %% ../nbs/00_data.ipynb
 @dataclass
@@ -74,7 +75,7 @@ def load_cifar(name:str, split:str, root:Path, download:bool=False)->ImageSet:
         raise FileNotFoundError(
             f"{name} not found: missing {missing[0]}. Download it with load_dataset({name!r}, {split!r}, download=True) "
             f"(needs internet), point root=/$MEMO_NB_DATA at the folder that holds {folder}/, "
-            f"or use an ImageFolder tree with 'folder:<path>' (e.g. 'folder:../shared/data/cifar10-jpeg').")
+            f"set $MEMO_NB_CIFAR10_DIR to a CIFAR-10 ImageFolder tree, or use any ImageFolder tree with 'folder:<path>'.")
     batches = [_unpickle(f) for f in files[:-1]]
     images = np.concatenate([b['data'] for b in batches]).reshape(-1, 3, 32, 32)
     labels = np.concatenate([b[label_key] for b in batches])
@@ -172,6 +173,19 @@ def load_digits_dataset(split:str)->ImageSet:
     return ImageSet(x[idx], y[idx], [str(i) for i in range(10)])
 
 # %% ../nbs/00_data.ipynb
+CIFAR10_DIR_VAR = 'MEMO_NB_CIFAR10_DIR'
+
+def cifar10_folder()->Path|None:
+    "The CIFAR-10 ImageFolder tree named by `$MEMO_NB_CIFAR10_DIR`, or None when the variable is unset."
+    value = os.environ.get(CIFAR10_DIR_VAR)
+    if not value: return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"${CIFAR10_DIR_VAR}={value} is not a folder; point it at a CIFAR-10 ImageFolder tree "
+                                f"(train/<class>/*.jpg and test/<class>/*.jpg) or unset it.")
+    return path
+
+# %% ../nbs/00_data.ipynb
 def check_dataset_name(name)->str:
     "Raise ValueError unless `name` is a known dataset (and a folder dataset's folder exists)."
     if not isinstance(name, str) or not (name in _CIFAR or name == 'digits' or name.startswith('folder:')):
@@ -192,6 +206,7 @@ def load_dataset(name:str,                  # 'cifar10', 'cifar100', 'digits' or
     if split not in SPLITS: raise ValueError(f"Unknown split {split!r}; allowed: 'train' or 'test'.")
     root = data_root(root)
     if name.startswith('folder:'): return load_image_folder(name[7:], split, root)
+    if name == 'cifar10' and (folder := cifar10_folder()): return load_image_folder(folder, split, root)
     if name in _CIFAR: return load_cifar(name, split, root, download)
     return load_digits_dataset(split)
 

@@ -94,10 +94,13 @@ class Contrastive:
               labels:Tensor,            # [K] (only its length is used)
               temperature:float, probe_batch:int)->tuple[Tensor, Tensor]: # correct, p_true [G, K, 2]
         "For both views of every probe object: is its partner the argmax within its probe batch, and its probability."
+        # Embeddings in large chunks (the network is in eval mode, so a view's embedding does not depend on its batch);
+        # only the in-batch task is cut into probe batches. Small probe batches then cost no extra forward passes.
+        chunk = 1024 if labels.device.type == 'cuda' else 256
+        z1, z2 = (torch.cat([forward(v[i:i + chunk]) for i in range(0, len(labels), chunk)], 1) for v in views[:2])
         cs, ps = [], []
         for i in range(0, len(labels), probe_batch):
-            z1, z2 = forward(views[0][i:i + probe_batch]), forward(views[1][i:i + probe_batch])
-            cp = [simclr_predictions(a, b, temperature) for a, b in zip(z1, z2)]
+            cp = [simclr_predictions(a[i:i + probe_batch], b[i:i + probe_batch], temperature) for a, b in zip(z1, z2)]
             cs.append(torch.stack([c.view(2, -1).T for c, _ in cp])); ps.append(torch.stack([p.view(2, -1).T for _, p in cp]))
         return torch.cat(cs, 1), torch.cat(ps, 1)
 

@@ -33,7 +33,7 @@ PROFILES = {
                 random=dict(epochs=25), random_aug=dict(batch_size=64, epochs=80), supervised_simclr_aug=dict(epochs=40)),
     'heldout': dict(dataset='cifar10', train_size=1000, copies=8, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32,
                     probe_batch=8, lr=0.05,
-                    simclr=dict(epochs=160, lr=1e-3, temperature=0.1), supervised=dict(epochs=40), random=dict(epochs=40),
+                    simclr=dict(epochs=180, lr=1e-3, temperature=0.1), supervised=dict(epochs=40), random=dict(epochs=40),
                     random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=120)),
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
                   lr=3e-4, amp=True, save_every=10,

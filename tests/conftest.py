@@ -1,20 +1,24 @@
+import os
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CIFAR_JPEG = ROOT.parent/'shared'/'data'/'cifar10-jpeg'
+CIFAR10_DIR = os.environ.get('MEMO_NB_CIFAR10_DIR')  # a CIFAR-10 ImageFolder tree; tests that need one skip without it
 
 
 @pytest.fixture(scope='session')
 def cifar_jpeg():
-    "The workplace's CIFAR-10 JPEG tree (skips where it is absent)."
-    if not CIFAR_JPEG.exists(): pytest.skip(f'{CIFAR_JPEG} not present')
-    return CIFAR_JPEG
+    "The CIFAR-10 ImageFolder tree named by $MEMO_NB_CIFAR10_DIR (the test skips where it is unset)."
+    if not CIFAR10_DIR: pytest.skip('needs a CIFAR-10 ImageFolder tree: set MEMO_NB_CIFAR10_DIR')
+    path = Path(CIFAR10_DIR).expanduser()
+    if not path.is_dir(): pytest.fail(f'MEMO_NB_CIFAR10_DIR={CIFAR10_DIR} is not a folder')
+    return path
 
 
 @pytest.fixture
 def data_root(tmp_path, monkeypatch):
-    "A private data root, so that tests never touch the user's cache."
+    "A private data root, so that tests never touch the user's cache; `cifar10` means torchvision's files in it."
     root = tmp_path/'data_root'
     monkeypatch.setenv('MEMO_NB_DATA', str(root))
+    monkeypatch.delenv('MEMO_NB_CIFAR10_DIR', raising=False)
     return root

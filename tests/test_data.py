@@ -66,6 +66,16 @@ def test_missing_cifar_says_how_to_get_it(data_root):
         load_dataset('cifar10', 'train')
 
 
+def test_cifar10_setting_names_a_folder(cifar_jpeg, data_root, monkeypatch):
+    "$MEMO_NB_CIFAR10_DIR makes 'cifar10' that ImageFolder tree; a bad value is named."
+    tree = small_tree(cifar_jpeg, data_root.parent/'tree')
+    monkeypatch.setenv('MEMO_NB_CIFAR10_DIR', str(tree))
+    a, b = load_dataset('cifar10', 'train'), load_dataset(f'folder:{tree}', 'train')
+    assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels) and a.classes == b.classes
+    monkeypatch.setenv('MEMO_NB_CIFAR10_DIR', str(tree/'missing'))
+    with pytest.raises(FileNotFoundError, match='MEMO_NB_CIFAR10_DIR=.*missing is not a folder'): load_dataset('cifar10', 'test')
+
+
 def test_missing_folder(tmp_path, data_root):
     with pytest.raises(FileNotFoundError, match=str(tmp_path/'nope')): load_dataset(f'folder:{tmp_path/"nope"}', 'train')
 

@@ -111,6 +111,7 @@ def test_rerun_skips_finished_training(smoke_run):
 ])
 def test_bad_command_lines_fail_before_running(tmp_path, monkeypatch, args, message):
     monkeypatch.setenv('MEMO_NB_DATA', str(tmp_path/'no-data'))  # no CIFAR-10 files here
+    monkeypatch.delenv('MEMO_NB_CIFAR10_DIR', raising=False)
     res = memo_nb(*args, '--out', str(tmp_path/'out'))
     assert res.returncode == 2, res.stderr
     assert message in res.stderr, res.stderr
