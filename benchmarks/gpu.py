@@ -3,13 +3,14 @@
 ResNet-18 width 64, batch 256, the full 50,000-image CIFAR-10 training set, N copies trained together in one vmapped
 group, bf16 autocast and channels_last, torch.compile off and on. A few steps are timed after a warm-up and the
 epoch is extrapolated; the probe evaluation (K=1024, M=10) is timed once per setup. The projection is
-30 copies x (200 simclr + 50 supervised + 20 random + 500 random_aug) epochs, each followed by a probe evaluation.
+30 copies x (200 simclr + 50 supervised + 20 random + 500 random_aug) epochs, each followed by a probe evaluation,
+and its wall time on P GPUs under torchrun (each rank trains ceil(30/P) copies of every setup; --gpus 1,2,4,8).
 
     python benchmarks/gpu.py [--copies 8] [--steps 10] [--width 64] [--out results/benchmark-gpu]
 
 Runs on CPU too (for checking the script: --device cpu --width 4 --steps 1 --copies 2 --train 512).
 """
-import argparse, time
+import argparse, math, time
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,7 @@ def main():
     ap.add_argument('--compile', default='off,on')
     ap.add_argument('--device', default='auto')
     ap.add_argument('--out', default='results/benchmark-gpu')
+    ap.add_argument('--gpus', default='1,2,4,8', help='GPU counts P the wall time of the paper protocol is projected for')
     a = ap.parse_args()
     device = pick_device(a.device)
     card = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
@@ -77,10 +79,16 @@ def main():
             rows.append(time_setup(setup, full, a, device, compile)); print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     total = df.groupby('compile')['paper GPU-hours'].sum()
+    best = df[df['compile'] == (total.idxmin())]
+    per_copy_hours = (best['paper GPU-hours']/PAPER_COPIES).sum()  # one copy of every setup, one after another
+    wall = {p: math.ceil(PAPER_COPIES/p)*per_copy_hours for p in (int(x) for x in a.gpus.split(','))}
     header = (f"{card}: ResNet-18 width {a.width}, batch {a.batch}, {a.copies} copies per vmapped group, bf16={device.type == 'cuda'}, "
               f"channels_last; epoch extrapolated to {a.train:,} images from {a.steps} steps.\n"
               f"Projected paper protocol (30 copies, 200/50/20/500 epochs + probes): "
-              + ', '.join(f"compile {'on' if k else 'off'}: {v:.1f} GPU-hours" for k, v in total.items()) + "\n\n")
+              + ', '.join(f"compile {'on' if k else 'off'}: {v:.1f} GPU-hours" for k, v in total.items()) + ".\n"
+              f"Wall time with torchrun on P such GPUs (compile {'on' if total.idxmin() else 'off'}; a rank trains ceil(30/P) copies of "
+              f"every setup; the analyses after training not counted): "
+              + ', '.join(f"P={p}: {h:.1f} h" for p, h in wall.items()) + "\n\n")
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out/'gpu.csv', index=False)
     (out/'gpu.md').write_text(header + df.to_markdown(index=False, floatfmt='.3g'))

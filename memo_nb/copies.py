@@ -118,11 +118,14 @@ def auto_group_size(cfg:TrainConfig, bytes_per_view:int, memory:int, share:float
     views = cfg.batch_size*get_setup(cfg.setup).objective.views
     return max(1, min(cfg.copies, int(share*memory)//max(views*bytes_per_view, 1)))
 
-def copy_groups(cfg:TrainConfig, n_classes:int, device:torch.device, image_shape=(3, 32, 32))->list[CopyGroup]:
+def copy_groups(cfg:TrainConfig, n_classes:int, device:torch.device, image_shape=(3, 32, 32),
+                copies:range|None=None, # the copies to build (a shard of the run); None: all N
+               )->list[CopyGroup]:
     """The run's copies cut into groups of `cfg.concurrent`. 0 (auto): on CPU one at a time, where grouping is slower;
     on CUDA as many as keep the saved activations of a step under 40% of the device's memory."""
+    copies = range(cfg.copies) if copies is None else copies
     size = cfg.concurrent
     if not size:
         size = 1 if device.type != 'cuda' else auto_group_size(
             cfg, saved_bytes_per_view(cfg, n_classes, device, image_shape), torch.cuda.get_device_properties(device).total_memory)
-    return [CopyGroup(cfg, range(a, min(a + size, cfg.copies)), n_classes, device) for a in range(0, cfg.copies, size)]
+    return [CopyGroup(cfg, copies[a:a + size], n_classes, device) for a in range(0, len(copies), size)]

@@ -12,13 +12,15 @@ from .data import atomic_write, load_dataset
 from .setups import SETUPS, get_setup
 from .config import TrainConfig, resolved, check_sizes
 from .train import run_config_changes
+from .distributed import rank_info, start_ranks, stop_ranks, train_items, join_items, TrainingError
 import pandas as pd
 
 # %% auto 0
 __all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
            'REPO', 'PUBLISHED', 'parse_overrides', 'study_configs', 'check_output_folder', 'check_study', 'StudyError',
            'run_notebook', 'prepare_study', 'run_study', 'execute_study', 'study_scale', 'StudyOutputs',
-           'read_manifest', 'write_report', 'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
+           'read_manifest', 'write_report', 'report_html', 'compare_study', 'relative_paths', 'absolute_paths',
+           'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -134,9 +136,10 @@ def check_study(cfgs:dict[str, TrainConfig], out:Path):
         check_sizes(cfg, sizes[cfg.dataset])
     check_output_folder(out)
     for s, cfg in cfgs.items():
-        changes = run_config_changes(out/'train'/s, cfg)
-        if changes: raise ValueError(f"{out/'train'/s} holds a {s} run with another configuration ({changes}); "
-                                     f"re-run with its settings, or use another --out folder.")
+        for run in [out/'train'/s, *sorted((out/'train'/s/'shards').glob('copies_*'))]:  # the run, and shards of a torchrun job
+            changes = run_config_changes(run, cfg)
+            if changes: raise ValueError(f"{run} holds a {s} run with another configuration ({changes}); "
+                                         f"re-run with its settings, or use another --out folder.")
 
 # %% ../nbs/06_study.ipynb
 import memo_nb
@@ -184,22 +187,41 @@ def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overri
     "Train the study's setups and run the analysis notebooks; returns the output folder with REPORT.md."
     return execute_study(profile, *prepare_study(profile, out, dataset, overrides), progress=progress)
 
+def _notebook(name:str, out:Path, tag:str, params:dict):
+    "Execute one study notebook, with one line in the terminal."
+    t0 = time.time()
+    print(f"[memo-nb] notebook {tag} ...", end='', flush=True)
+    run_notebook(name, out, tag, params, progress=False)
+    print(f" {time.time() - t0:.0f} s", flush=True)
+
 def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=True)->Path:
-    "Train and analyse a study that `prepare_study` checked."
-    atomic_write(out/'study.json', lambda f: f.write(json.dumps(
-        {'profile': profile, 'configs': {s: asdict(c) for s, c in cfgs.items()},
-         'params': {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}, indent=1).encode()))
-    for s, cfg in cfgs.items():
-        print(f"[memo-nb] training {s}: {cfg.copies} copies x {cfg.epochs} epochs, width {cfg.width}, {cfg.dataset}", flush=True)
-        run_notebook(TRAIN_NB, out, f'train_{s}', {'config': asdict(cfg), 'run_dir': str(out/'train'/s)}, progress)
-    print("[memo-nb] analyses", flush=True)
-    run_notebook(ANALYSIS_NB, out, 'memorization', {'study_dir': str(out), 'levels': list(params['levels'])}, progress)
-    run_notebook(REPRESENTATION_NB, out, 'representations',
-                 {'study_dir': str(out), **{k: params[k] for k in ('probe_epochs', 'am_steps', 'tsne_fraction')}}, progress)
-    if any(c.subsample < 1 for c in cfgs.values()): run_notebook(HELDOUT_NB, out, 'heldout', {'study_dir': str(out)}, progress)
-    write_report(out)
-    print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
-    return out
+    """Train and analyse a study that `prepare_study` checked. The training runs in this process (an epoch bar per setup);
+    under torchrun each rank trains its shards and rank 0 joins them and runs the notebooks (see memo_nb.distributed)."""
+    rank, world = start_ranks()
+    try:
+        if rank == 0:
+            atomic_write(out/'study.json', lambda f: f.write(json.dumps(
+                {'profile': profile, 'configs': {s: asdict(c) for s, c in cfgs.items()},
+                 'params': {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}, indent=1).encode()))
+            for s, cfg in cfgs.items():
+                print(f"[memo-nb] {s}: {cfg.copies} copies x {cfg.epochs} epochs, width {cfg.width}, {cfg.dataset}", flush=True)
+        if world > 1: print(f"[memo-nb] rank {rank} of {world}: training its shard of every setup", flush=True)
+        train_items(cfgs, out, rank, world, progress)
+        if world > 1:
+            import torch.distributed as dist
+            dist.barrier()
+            if rank != 0: return out
+            join_items(cfgs, out, world)
+        for s, cfg in cfgs.items():  # the training notebooks find their runs finished and show what they recorded
+            _notebook(TRAIN_NB, out, f'train_{s}', {'config': asdict(cfg), 'run_dir': str(out/'train'/s)})
+        _notebook(ANALYSIS_NB, out, 'memorization', {'study_dir': str(out), 'levels': list(params['levels'])})
+        _notebook(REPRESENTATION_NB, out, 'representations',
+                  {'study_dir': str(out), **{k: params[k] for k in ('probe_epochs', 'am_steps', 'tsne_fraction')}})
+        if any(c.subsample < 1 for c in cfgs.values()): _notebook(HELDOUT_NB, out, 'heldout', {'study_dir': str(out)})
+        write_report(out)
+        print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
+        return out
+    finally: stop_ranks()
 
 # %% ../nbs/06_study.ipynb
 def study_scale(cfg:dict)->str:
@@ -273,6 +295,18 @@ def write_report(out:Path):
     lines += [""] + [l for t in tables for l in (f"## {t['title']}", "", (out/f"{t['name']}.md").read_text(), "")]
     lines += ["## Figures", ""] + [l for f in figures for l in (f"### {f['title']}", "", f"![{f['name']}]({f['name']}.png)", "")]
     atomic_write(out/'REPORT.md', lambda f: f.write('\n'.join(lines).encode()))
+    atomic_write(out/'REPORT.html', lambda f: f.write(report_html('\n'.join(lines), f"memo_nb study: {study['profile']}").encode()))
+
+_CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}code{background:#f3f3f3;padding:0 0.2em}"""
+
+def report_html(markdown_text:str, title:str)->str:
+    "A self-standing HTML page of the report's Markdown (tables rendered; images stay relative links to the files beside it)."
+    import markdown, html
+    body = markdown.markdown(markdown_text, extensions=['tables'])
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
 
 # %% ../nbs/06_study.ipynb
 def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|None=None, epoch:int|None=None)->pd.DataFrame:
@@ -296,7 +330,7 @@ def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|Non
 # %% ../nbs/06_study.ipynb
 import re, shutil
 REPO = NBS.parent
-PUBLISHED = ('REPORT.md', 'study.json', 'claims.json', 'outputs.json', 'fig_*.png', 'fig_*.pdf', 'table_*.csv', 'table_*.md',
+PUBLISHED = ('REPORT.md', 'REPORT.html', 'study.json', 'claims.json', 'outputs.json', 'fig_*.png', 'fig_*.pdf', 'table_*.csv', 'table_*.md',
              'compare_*.csv', 'compare_*.md', 'notebooks/*.ipynb')
 _SITE = re.compile(r'(?:site|dist)-packages/')
 _ABSOLUTE = re.compile(r'(?<![\w.~/-])/(?:work|root|home|tmp|usr|opt|var|mnt|srv|Users)/')
@@ -336,7 +370,7 @@ def publish(run:str|Path, dest:str|Path)->Path:
         for f in sorted(run.glob(pattern)):
             target = dest/f.relative_to(run)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if f.suffix in ('.md', '.json', '.csv', '.ipynb'): target.write_text(relative_paths(f.read_text(), REPO, run))
+            if f.suffix in ('.md', '.html', '.json', '.csv', '.ipynb'): target.write_text(relative_paths(f.read_text(), REPO, run))
             else: shutil.copy2(f, target)
     left = absolute_paths(dest)
     if left: raise ValueError(f"Absolute paths left in {dest}: {left[:3]}")
@@ -380,5 +414,5 @@ def main(argv:list[str]|None=None):
         ap.exit(2, f"memo-nb: error: {e}\n")
     t0 = time.time()
     try: out = execute_study(a.profile, *prepared, progress=not a.quiet)
-    except StudyError as e: ap.exit(1, f"memo-nb: error: {e}\n")
-    print(f"[memo-nb] done in {time.time() - t0:.0f} s: {out}")
+    except (StudyError, TrainingError) as e: ap.exit(1, f"memo-nb: error: {e}\n")
+    if rank_info()[0] == 0: print(f"[memo-nb] done in {time.time() - t0:.0f} s: {out}")

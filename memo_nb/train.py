@@ -113,10 +113,11 @@ def _readable_zip(path:Path)->bool:
         with zipfile.ZipFile(path): return True
     except (OSError, zipfile.BadZipFile): return False
 
-def is_finished(run:Path, cfg:TrainConfig)->bool:
-    "Whether `run` holds every epoch's records and every copy's weights, all readable."
+def is_finished(run:Path, cfg:TrainConfig, copies:range|None=None)->bool:
+    "Whether `run` holds every epoch's records and the weights of each of its copies (all N, or a shard's), all readable."
     n_records = len(list((run/'records').glob('epoch_*.npz')))
-    if n_records != cfg.epochs + 1 or not all(_readable_zip(weights_path(run, i)) for i in range(cfg.copies)): return False
+    copies = range(cfg.copies) if copies is None else copies
+    if n_records != cfg.epochs + 1 or not all(_readable_zip(weights_path(run, i)) for i in copies): return False
     bad = damaged_records(run)
     if bad: warnings.warn(f"{len(bad)} damaged record file(s) in {run} ({bad[0].name} ...): training {cfg.setup} again to recompute them.")
     return not bad
@@ -134,12 +135,17 @@ def restore(run:Path, cfg:TrainConfig, groups:list[CopyGroup], device:torch.devi
     if bad:
         warnings.warn(f"Record file {bad[0]} cannot be read; training {cfg.setup} again from epoch 0 to recompute it.")
         return 0
-    for g in groups: g.load_state([state['copies'][i] for i in g.indices])
+    saved = dict(zip(state.get('indices', range(len(state['copies']))), state['copies']))
+    if any(i not in saved for g in groups for i in g.indices):
+        warnings.warn(f"Checkpoint {path} holds other copies than this run's; training {cfg.setup} again from epoch 0.")
+        return 0
+    for g in groups: g.load_state([saved[i] for i in g.indices])
     return state['epoch'] + 1
 
 def save_state(run:Path, epoch:int, groups:list[CopyGroup]):
     "Write the resumable state of every copy after `epoch`."
-    atomic_write(run/'state.pt', lambda f: torch.save({'epoch': epoch, 'copies': [s for g in groups for s in g.state()]}, f))
+    atomic_write(run/'state.pt', lambda f: torch.save({'epoch': epoch, 'indices': [i for g in groups for i in g.indices],
+                                                       'copies': [s for g in groups for s in g.state()]}, f))
 
 def save_weights(run:Path, groups:list[CopyGroup]):
     "Write each copy's final weights, then drop the resumable state."
@@ -148,8 +154,10 @@ def save_weights(run:Path, groups:list[CopyGroup]):
     (run/'state.pt').unlink(missing_ok=True)
 
 # %% ../nbs/04b_train.ipynb
-def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None)->Path:
-    "Train (or resume) the N copies of `cfg` in the folder `run`; returns the folder."
+def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None,
+              copies:range|None=None, # train only these copies (a shard of the run, see memo_nb.distributed); None: all N
+             )->Path:
+    "Train (or resume) the N copies of `cfg` (or the shard `copies` of them) in the folder `run`; returns the folder."
     from tqdm.auto import tqdm
     cfg, run = resolved(cfg), Path(run)
     setup, device = get_setup(cfg.setup), pick_device(cfg.device)
@@ -158,7 +166,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cfg.deterministic, not cfg.deterministic
     data = run_data(cfg)
     check_run_folder(run, cfg)
-    if is_finished(run, cfg): return run
+    if is_finished(run, cfg, copies): return run
     design = {} if data.members is None else {'membership': data.members[:, data.probe], 'train_members': data.members}
     save_probe(run, probe=data.probe, probe_dataset_index=data.subset[data.probe], probe_labels=data.train.labels[data.probe],
                probe_true_labels=data.true_labels[data.probe], **design)
@@ -166,10 +174,12 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     augment = setup.augment()
     views = probe_views(cfg, train.images[data.probe.to(device)])
     probe_labels = train.labels[data.probe.to(device)]
-    groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]))
+    groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
-    bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} x{cfg.copies}", disable=not progress, initial=start, total=cfg.epochs + 1)
+    label = f"{cfg.copies} copies" if copies is None else f"copies {copies.start}-{copies.stop - 1} of {cfg.copies}"
+    bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
+               total=cfg.epochs + 1, dynamic_ncols=True)
     for epoch in bar:
         losses, accs, cs, ps = [], [], [], []
         for g, own in zip(groups, members):
@@ -178,7 +188,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
             losses += loss; accs += acc; cs.append(correct); ps.append(p)
         correct = torch.cat(cs)
         save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs)
-        bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", r=f"{select_view(correct, ndim=4).float().mean():.3f}")
+        bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", mean_r=f"{select_view(correct, ndim=4).float().mean():.3f}")
         if epoch == cfg.epochs or (epoch > 0 and epoch % cfg.save_every == 0): save_state(run, epoch, groups)
         if stop_after is not None and epoch >= stop_after: return run
     save_weights(run, groups)

@@ -1,5 +1,7 @@
 "The project's own invariants: README mirrors nbs/index.ipynb, memo_nb/ mirrors the notebooks."
-import shutil, subprocess
+import re, shutil, subprocess
+
+import pytest
 
 from conftest import ROOT
 
@@ -35,3 +37,41 @@ def test_library_notebooks_show_their_outputs():
         cells = json.loads(nb.read_text())['cells']
         if not any('#| export' in ''.join(c['source']) for c in cells): continue
         assert sum(len(c.get('outputs', [])) for c in cells if c['cell_type'] == 'code') > 0, f"{nb.name} has lost its outputs"
+
+
+STUDY_RESULTS = sorted(p for p in (ROOT/'results').iterdir() if (p/'study.json').exists())
+
+
+def test_committed_results_are_complete():
+    "Every committed study has its report in both forms, every figure the report shows, and its executed notebooks."
+    assert STUDY_RESULTS
+    for folder in STUDY_RESULTS:
+        report = (folder/'REPORT.md').read_text()
+        figures = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', report)
+        assert figures and all((folder/f).exists() for f in figures), folder
+        assert (folder/'REPORT.html').exists() and len(re.findall(r'<img ', (folder/'REPORT.html').read_text())) == len(figures), folder
+        notebooks = {p.name for p in (folder/'notebooks').glob('*.ipynb')}
+        assert {'memorization.ipynb', 'representations.ipynb'} <= notebooks and any(n.startswith('train_') for n in notebooks), folder
+
+
+RENDER_CHECK = ("<script>window.addEventListener('load', () => { for (const i of document.images) "
+                "i.setAttribute('data-natural-width', i.complete ? i.naturalWidth : 0); });</script>")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('folder', STUDY_RESULTS, ids=lambda p: p.name)
+def test_report_renders_in_a_browser(folder, tmp_path):
+    "Headless Chromium opens REPORT.html and draws every figure (each image loaded with a width)."
+    browser = next((b for b in map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome')) if b), None)
+    if browser is None: pytest.skip('needs Chromium (Debian: apt install chromium)')
+    copy = shutil.copytree(folder, tmp_path/folder.name)
+    page = (copy/'REPORT.html').read_text().replace('</body>', RENDER_CHECK + '</body>')
+    (copy/'render-check.html').write_text(page)
+    res = subprocess.run([browser, '--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files',
+                          '--virtual-time-budget=20000', '--dump-dom', (copy/'render-check.html').as_uri()],
+                         capture_output=True, text=True, timeout=300)
+    images = re.findall(r'<img [^>]*>', res.stdout)
+    expected = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', (folder/'REPORT.md').read_text())
+    assert len(images) == len(expected) > 0, res.stderr[-2000:]
+    widths = [int(re.search(r'data-natural-width="(\d+)"', i).group(1)) for i in images]
+    assert all(w > 100 for w in widths), list(zip(expected, widths))

@@ -79,8 +79,12 @@ def test_train_notebook_gets_the_whole_config(smoke_run):
 
 def test_chosen_setups_only(tmp_path):
     out = tmp_path/'two'
-    res = memo_nb('run', 'smoke', '--out', str(out), '--quiet', '-p', 'setups=simclr,supervised', '-p', 'epochs=1')
+    res = memo_nb('run', 'smoke', '--out', str(out), '-p', 'setups=simclr,supervised', '-p', 'epochs=1')
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # the terminal: an epoch bar per setup, a line per notebook, no cell counts and no kernel warnings
+    assert 'simclr (2 copies)' in res.stderr and 'supervised (2 copies)' in res.stderr and 'mean_r=' in res.stderr, res.stderr[-2000:]
+    assert '[memo-nb] notebook memorization ...' in res.stdout and 'Executing' not in res.stderr + res.stdout
+    assert 'without encryption' not in res.stderr
     assert sorted(p.name for p in (out/'train').iterdir()) == ['simclr', 'supervised']
     assert list(json.loads((out/'study.json').read_text())['configs']) == ['simclr', 'supervised']
     for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == {'simclr', 'supervised'}, name
@@ -125,9 +129,22 @@ def test_unwritable_output_folder(tmp_path):
     assert res.returncode == 2 and 'Cannot write to the output folder' in res.stderr and 'Traceback' not in res.stderr, res.stderr
 
 
-def test_failing_notebook_is_one_line(tmp_path):
+def test_failing_training_is_one_line(tmp_path):
     res = memo_nb('run', 'smoke', '--out', str(tmp_path/'out'), '--quiet', '-p', 'setups=random', '-p', 'lr=1e12', '-p', 'epochs=1')
     assert res.returncode == 1, res.stderr
     last = res.stderr.strip().splitlines()[-1]
-    assert last.startswith('memo-nb: error: notebook ') and 'train_random.ipynb' in last and 'FloatingPointError' in last, res.stderr
+    assert last.startswith('memo-nb: error: training random, copies 0-1, failed: FloatingPointError'), res.stderr
     assert "setup 'random', copy 0, epoch 1" in last and 'Traceback' not in res.stderr
+
+
+def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
+    "A study notebook that fails: one line naming the executed notebook, its cell and the error."
+    import nbformat
+    from memo_nb import study
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1'), nbformat.v4.new_code_cell("raise ValueError('no such level 7')")])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'python3', 'language': 'python'}
+    (tmp_path/'nbs').mkdir(); nbformat.write(nb, tmp_path/'nbs'/'broken.ipynb')
+    monkeypatch.setattr(study, 'NBS', tmp_path/'nbs')
+    with pytest.raises(study.StudyError) as e: study.run_notebook('broken.ipynb', tmp_path/'out', 'broken', {}, progress=False)
+    msg = str(e.value)
+    assert 'broken.ipynb failed in cell 2: ValueError: no such level 7' in msg and '\n' not in msg, msg

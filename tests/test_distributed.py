@@ -1,0 +1,45 @@
+"Scale-out: a real two-rank torchrun study equals one process, and a killed job resumes to the same records."
+import os, signal, subprocess, sys, sysconfig, time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memo_nb.records import load_records
+from memo_nb.study import study_configs
+
+MEMO_NB = [sys.executable, '-c', 'import sys; from memo_nb.study import main; sys.exit(main())']
+TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}  # the threads torchrun gives each rank, for both
+
+
+def memo_nb_cmd(*args): return MEMO_NB + list(args)
+def torchrun_cmd(*args):  # the README's `torchrun ... $(which memo-nb) run ...`, with the entry script itself (not a pyenv shim)
+    return TORCHRUN + [str(Path(sysconfig.get_path('scripts'))/'memo-nb'), *args]
+
+
+def same_records(a:Path, b:Path):
+    for s in study_configs('smoke')[0]:
+        ra, rb = load_records(a/'train'/s), load_records(b/'train'/s)
+        for k in ('correct', 'p_true', 'loss', 'acc'): assert np.array_equal(ra[k], rb[k], equal_nan=True), (s, k)
+
+
+@pytest.mark.slow
+def test_torchrun_equals_one_process_and_resumes(tmp_path):
+    one, two = tmp_path/'one', tmp_path/'two'
+    res = subprocess.run(memo_nb_cmd('run', 'smoke', '--out', str(one), '--quiet'), env=ENV, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    # start the two-rank job, kill it once a shard has recorded an epoch of simclr, run the same command again
+    job = subprocess.Popen(torchrun_cmd('run', 'smoke', '--out', str(two), '--quiet'), env=ENV, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    shards = two/'train'/'simclr'/'shards'
+    deadline = time.time() + 600
+    while not list(shards.glob('copies_*/records/epoch_0002.npz')) and job.poll() is None and time.time() < deadline: time.sleep(0.2)
+    assert job.poll() is None, 'the job ended before it could be killed: ' + job.stdout.read()[-2000:]
+    os.killpg(job.pid, signal.SIGKILL); job.wait()
+    assert not (two/'REPORT.md').exists()
+    res = subprocess.run(torchrun_cmd('run', 'smoke', '--out', str(two), '--quiet'), env=ENV, capture_output=True, text=True)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    assert 'of 10 (setup, copies) items finished on all ranks' in res.stdout, res.stdout[-2000:]
+    assert (two/'REPORT.md').exists() and not shards.exists()
+    same_records(one, two)
