@@ -121,7 +121,7 @@ def _decode_chunk(chunk:list[Path])->list[np.ndarray]: return [_read_image(f) fo
 
 def decode_images(files:list[Path], chunk:int=1024, threads:int=2)->Tensor:
     "Decode `files` with Pillow to one uint8 tensor [n, 3, H, W] (all images must share one size)."
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     chunks = [files[i:i+chunk] for i in range(0, len(files), chunk)]
     with ThreadPoolExecutor(threads) as ex:
         out = [im for c in tqdm(ex.map(_decode_chunk, chunks), total=len(chunks), desc='decoding', leave=False,

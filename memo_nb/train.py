@@ -158,7 +158,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
               copies:range|None=None, # train only these copies (a shard of the run, see memo_nb.distributed); None: all N
              )->Path:
     "Train (or resume) the N copies of `cfg` (or the shard `copies` of them) in the folder `run`; returns the folder."
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     cfg, run = resolved(cfg), Path(run)
     setup, device = get_setup(cfg.setup), pick_device(cfg.device)
     if device.type == 'cpu': tune_cpu_allocator()
