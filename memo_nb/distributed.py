@@ -16,7 +16,7 @@ from .records import read_epoch, record_path, save_epoch_records
 from .train import train_run, is_finished, weights_path, check_run_folder
 
 # %% auto 0
-__all__ = ['copy_shards', 'shard_plan', 'shard_dir', 'assemble_shards', 'rank_info', 'start_ranks', 'stop_ranks',
+__all__ = ['copy_shards', 'shard_plan', 'copies_label', 'shard_dir', 'assemble_shards', 'rank_info', 'start_ranks', 'stop_ranks',
            'finished_counter', 'TrainingError', 'train_items', 'join_items']
 
 # %% ../nbs/04c_distributed.ipynb
@@ -29,6 +29,10 @@ def copy_shards(copies:int, world:int)->list[range]:
 def shard_plan(cfgs:dict[str, TrainConfig], world:int)->list[tuple[int, str, range]]:
     "(rank, setup, copies) of every training item: each setup's copies cut into `world` shards, shard j trained by rank j."
     return [(j, s, c) for s, cfg in cfgs.items() for j, c in enumerate(copy_shards(cfg.copies, world))]
+
+def copies_label(copies:range)->str:
+    "'copy 3' or 'copies 0-3', for messages."
+    return f"copy {copies.start}" if len(copies) == 1 else f"copies {copies.start}-{copies.stop - 1}"
 
 def shard_dir(run:str|Path, copies:range)->Path:
     "The folder of one shard of the run folder `run`."
@@ -43,7 +47,7 @@ def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
     if covered != list(range(cfg.copies)): raise ValueError(f"The shards {shards} do not cover the {cfg.copies} copies of {cfg.setup} once each.")
     dirs = [shard_dir(run, c) for c in shards]
     for d, c in zip(dirs, shards):
-        if not is_finished(d, cfg, c): raise RuntimeError(f"Shard {d} ({cfg.setup}, copies {c.start}-{c.stop - 1}) is not finished: run the same command again.")
+        if not is_finished(d, cfg, c): raise RuntimeError(f"Shard {d} ({cfg.setup}, {copies_label(c)}) is not finished: run the same command again.")
     check_run_folder(run, cfg)
     shutil.copyfile(dirs[0]/'probe.npz', run/'probe.npz')
     for epoch in range(cfg.epochs + 1):
@@ -97,10 +101,10 @@ def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, 
             else: train_run(cfgs[setup], shard_dir(run, copies), progress=progress, copies=copies)
         except Exception as e:
             where = f"rank {rank} of {world}: " if world > 1 else ''
-            raise TrainingError(f"{where}training {setup}, copies {copies.start}-{copies.stop - 1}, failed: {type(e).__name__}: {e}") from e
+            raise TrainingError(f"{where}training {setup}, {copies_label(copies)}, failed: {type(e).__name__}: {e}") from e
         done = count()
         if done is not None:
-            print(f"[memo-nb] rank {rank}: {setup} copies {copies.start}-{copies.stop - 1} finished; "
+            print(f"[memo-nb] rank {rank}: {setup} {copies_label(copies)} finished; "
                   f"{done} of {len(plan)} (setup, copies) items finished on all ranks", flush=True)
 
 def join_items(cfgs:dict[str, TrainConfig], out:Path, world:int):

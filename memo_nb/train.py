@@ -177,7 +177,8 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
-    label = f"{cfg.copies} copies" if copies is None else f"copies {copies.start}-{copies.stop - 1} of {cfg.copies}"
+    label = (f"{cfg.copies} copies" if copies is None else f"copy {copies.start} of {cfg.copies}" if len(copies) == 1
+             else f"copies {copies.start}-{copies.stop - 1} of {cfg.copies}")
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
                total=cfg.epochs + 1, dynamic_ncols=True)
     for epoch in bar:
