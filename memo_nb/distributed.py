@@ -13,10 +13,10 @@ import torch.distributed as dist
 
 from .config import TrainConfig, resolved
 from .records import read_epoch, record_path, save_epoch_records
-from .train import train_run, is_finished, weights_path, check_run_folder
+from .train import train_run, is_finished, weights_path, check_run_folder, copies_label
 
 # %% auto 0
-__all__ = ['copy_shards', 'shard_plan', 'copies_label', 'shard_dir', 'assemble_shards', 'rank_info', 'start_ranks', 'stop_ranks',
+__all__ = ['copy_shards', 'shard_plan', 'shard_dir', 'assemble_shards', 'rank_info', 'start_ranks', 'stop_ranks',
            'finished_counter', 'TrainingError', 'train_items', 'join_items']
 
 # %% ../nbs/04c_distributed.ipynb
@@ -29,10 +29,6 @@ def copy_shards(copies:int, world:int)->list[range]:
 def shard_plan(cfgs:dict[str, TrainConfig], world:int)->list[tuple[int, str, range]]:
     "(rank, setup, copies) of every training item: each setup's copies cut into `world` shards, shard j trained by rank j."
     return [(j, s, c) for s, cfg in cfgs.items() for j, c in enumerate(copy_shards(cfg.copies, world))]
-
-def copies_label(copies:range)->str:
-    "'copy 3' or 'copies 0-3', for messages."
-    return f"copy {copies.start}" if len(copies) == 1 else f"copies {copies.start}-{copies.stop - 1}"
 
 def shard_dir(run:str|Path, copies:range)->Path:
     "The folder of one shard of the run folder `run`."
@@ -54,10 +50,9 @@ def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
         parts = [read_epoch(record_path(d, epoch)) for d in dirs]
         save_epoch_records(run, epoch, *(torch.from_numpy(np.concatenate([p[k] for p in parts])) for k in ('correct', 'p_true')),
                            np.concatenate([p['loss'] for p in parts]), np.concatenate([p['acc'] for p in parts]))
+    weights_path(run, 0).parent.mkdir(parents=True, exist_ok=True)
     for d, c in zip(dirs, shards):
-        for i in c:
-            weights_path(run, i).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(weights_path(d, i), weights_path(run, i))
+        for i in c: shutil.copyfile(weights_path(d, i), weights_path(run, i))
     shutil.rmtree(run/'shards')
     return run
 
@@ -107,8 +102,11 @@ def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, 
             print(f"[memo-nb] rank {rank}: {setup} {copies_label(copies)} finished; "
                   f"{done} of {len(plan)} (setup, copies) items finished on all ranks", flush=True)
 
-def join_items(cfgs:dict[str, TrainConfig], out:Path, world:int):
-    "Rank 0, after the barrier: join every setup's shards into its run folder."
-    if world == 1: return
+def join_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1)->bool:
+    "Wait for every rank, then on rank 0 join every setup's shards into its run folder; whether this rank goes on to the analyses."
+    if world == 1: return True
+    dist.barrier()
+    if rank != 0: return False
     plan = shard_plan(cfgs, world)
     for setup, cfg in cfgs.items(): assemble_shards(Path(out)/'train'/setup, cfg, [c for _, s, c in plan if s == setup])
+    return True

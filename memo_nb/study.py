@@ -207,11 +207,7 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
                 print(f"[memo-nb] {s}: {cfg.copies} copies x {cfg.epochs} epochs, width {cfg.width}, {cfg.dataset}", flush=True)
         if world > 1: print(f"[memo-nb] rank {rank} of {world}: training its shard of every setup", flush=True)
         train_items(cfgs, out, rank, world, progress)
-        if world > 1:
-            import torch.distributed as dist
-            dist.barrier()
-            if rank != 0: return out
-            join_items(cfgs, out, world)
+        if not join_items(cfgs, out, rank, world): return out  # under torchrun: the other ranks are done here
         for s, cfg in cfgs.items():  # the training notebooks find their runs finished and show what they recorded
             _notebook(TRAIN_NB, out, f'train_{s}', {'config': asdict(cfg), 'run_dir': str(out/'train'/s)})
         _notebook(ANALYSIS_NB, out, 'memorization', {'study_dir': str(out), 'levels': list(params['levels'])})

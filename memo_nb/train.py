@@ -20,7 +20,8 @@ from .records import save_epoch_records, save_probe, damaged_records, select_vie
 
 # %% auto 0
 __all__ = ['probe_views', 'evaluate_probe', 'make_batch', 'train_epoch', 'tune_cpu_allocator', 'run_config_changes',
-           'check_run_folder', 'weights_path', 'is_finished', 'restore', 'save_state', 'save_weights', 'train_run']
+           'check_run_folder', 'weights_path', 'is_finished', 'restore', 'save_state', 'save_weights', 'copies_label',
+           'train_run']
 
 # %% ../nbs/04b_train.ipynb
 def probe_views(cfg:TrainConfig, images:Tensor)->list[tuple[Tensor, ...]]:
@@ -154,6 +155,10 @@ def save_weights(run:Path, groups:list[CopyGroup]):
     (run/'state.pt').unlink(missing_ok=True)
 
 # %% ../nbs/04b_train.ipynb
+def copies_label(copies:range)->str:
+    "'copy 3' or 'copies 0-3', for messages."
+    return f"copy {copies.start}" if len(copies) == 1 else f"copies {copies.start}-{copies.stop - 1}"
+
 def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None,
               copies:range|None=None, # train only these copies (a shard of the run, see memo_nb.distributed); None: all N
              )->Path:
@@ -177,8 +182,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
-    label = (f"{cfg.copies} copies" if copies is None else f"copy {copies.start} of {cfg.copies}" if len(copies) == 1
-             else f"copies {copies.start}-{copies.stop - 1} of {cfg.copies}")
+    label = f"{cfg.copies} copies" if copies is None else f"{copies_label(copies)} of {cfg.copies}"
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
                total=cfg.epochs + 1, dynamic_ncols=True)
     for epoch in bar:
