@@ -13,8 +13,9 @@ from scipy import stats
 from .records import select_view
 
 # %% auto 0
-__all__ = ['per_copy_success', 'in_out', 'forgetting_events', 'stays_learned_epoch', 'learning_scores', 'object_scores',
-           'spearman_matrix', 'read_scores', 'original_to_folder_order', 'spearman_ci', 'compare_scores']
+__all__ = ['per_copy_success', 'in_out', 'in_copy_records', 'analysis_records', 'forgetting_events', 'stays_learned_epoch',
+           'learning_scores', 'object_scores', 'spearman_matrix', 'read_scores', 'original_to_folder_order',
+           'spearman_ci', 'compare_scores']
 
 # %% ../nbs/05b_heldout.ipynb
 def per_copy_success(correct:np.ndarray, view:int=0)->np.ndarray:
@@ -36,6 +37,29 @@ def in_out(correct:np.ndarray,     # [T+1, N, M, K(, 2)] records
     r_in, v_in = mean_var(m, n_in)
     r_out, v_out = mean_var(~m, n_out)
     return {'r_in': r_in, 'r_out': r_out, 'mem': r_in - r_out, 'mem_se': np.sqrt(v_in/n_in + v_out/n_out), 'n_in': n_in, 'n_out': n_out}
+
+# %% ../nbs/05b_heldout.ipynb
+def in_copy_records(correct:np.ndarray,     # [T+1, N, M, K(, 2)] records
+                    membership:np.ndarray,  # [N, K] bool: object k is a training object of copy n
+                   )->np.ndarray:
+    "Each object's records from the copies that trained on it: [T+1, N, M, K(, 2)] -> [T+1, N_in, M, K(, 2)]."
+    m = np.asarray(membership, bool)
+    if m.shape != correct.shape[1:2] + correct.shape[3:4]:
+        raise ValueError(f"membership has shape {m.shape}; the records need [N, K] = {correct.shape[1:2] + correct.shape[3:4]}.")
+    n_in = m.sum(0)
+    if n_in.min() != n_in.max() or n_in.min() < 1:
+        raise ValueError(f"Every object needs the same number (>= 1) of training copies; they have {n_in.min()} to {n_in.max()}.")
+    slots = np.argsort(~m, axis=0, kind='stable')[:n_in[0]]            # [N_in, K]: copy indices of each object's training copies
+    idx = slots[None, :, None, :].reshape(1, n_in[0], 1, m.shape[1], *([1]*(correct.ndim - 4)))
+    return np.take_along_axis(correct, idx, axis=1)
+
+# %% ../nbs/05b_heldout.ipynb
+def analysis_records(rec:dict)->tuple[np.ndarray, str]:
+    "The records a study analyses, from `memo_nb.records.load_records`, and which copies they hold: 'all', 'training' or 'pooled'."
+    m = rec.get('membership')
+    if m is None: return rec['correct'], 'all'
+    if np.asarray(m, bool).sum(0).min() < 2: return rec['correct'], 'pooled'
+    return in_copy_records(rec['correct'], m), 'training'
 
 # %% ../nbs/05b_heldout.ipynb
 def _over_copies(v:np.ndarray, membership:np.ndarray|None)->np.ndarray:

@@ -223,7 +223,9 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
 def study_scale(cfg:dict)->str:
     "One line saying what was run, from the saved configs of the study's setups."
     c0 = next(iter(cfg.values()))
-    return (f"{c0['dataset'].split('/')[-1]}, {c0['train_size'] or 'all'} train images, N={c0['copies']}, K={c0['probe_size']}, "
+    n_in = int(round(c0.get('subsample', 1.)*c0['copies'])) if c0.get('subsample', 1.) < 1 else None
+    copies = f"N={c0['copies']}" + (f" (each probe object trained on by {n_in})" if n_in else '')
+    return (f"{c0['dataset'].split('/')[-1]}, {c0['train_size'] or 'all'} train images, {copies}, K={c0['probe_size']}, "
             f"M={c0['draws']}, width {c0['width']}, epochs " + '/'.join(str(c['epochs']) for c in cfg.values())
             + " (" + '/'.join(cfg) + ")")
 

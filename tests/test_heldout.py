@@ -1,5 +1,5 @@
 "Held-out design on real images: balanced membership, copies train only on their own images; scores and their agreement."
-import subprocess, sys
+import json, subprocess, sys
 
 import numpy as np
 import pandas as pd
@@ -85,6 +85,8 @@ def test_smoke_heldout_and_compare_command(tmp_path):
     assert (out/'table_heldout.md').read_text() in report and (out/'table_mem_agreement.md').read_text() in report
     probe = np.load(out/'train'/'random'/'probe.npz')
     assert (probe['membership'].sum(0) == 1).all()  # smoke has 2 copies: each probe object in exactly one
+    claims = json.loads((out/'claims.json').read_text())  # one training copy per object: the main analyses pool, and say so
+    assert all('random: copies in and out of training pooled' in c['evidence'] for c in claims)
     np.save(tmp_path/'s.npy', np.arange(1437, dtype=float))
     res = run('compare', str(out), str(tmp_path/'s.npy'))
     assert res.returncode == 0, res.stderr
