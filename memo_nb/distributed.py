@@ -4,20 +4,20 @@
 
 # %% ../nbs/04c_distributed.ipynb 3
 from __future__ import annotations
-import datetime, os, shutil, sys
+import datetime, multiprocessing as mp, os, shutil, sys, time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import TrainConfig, resolved
+from .config import TrainConfig, resolved, pick_device
 from .records import read_epoch, record_path, save_epoch_records
 from .train import train_run, is_finished, weights_path, check_run_folder, copies_label
 
 # %% auto 0
 __all__ = ['copy_shards', 'shard_plan', 'shard_dir', 'assemble_shards', 'rank_info', 'start_ranks', 'stop_ranks',
-           'finished_counter', 'TrainingError', 'train_items', 'join_items']
+           'finished_counter', 'TrainingError', 'train_items', 'join_items', 'default_workers', 'train_in_workers']
 
 # %% ../nbs/04c_distributed.ipynb
 def copy_shards(copies:int, world:int)->list[range]:
@@ -84,16 +84,17 @@ def finished_counter():
 class TrainingError(RuntimeError):
     "Training one item of a study failed; the message names the rank (under torchrun), the setup, the copies and the cause."
 
-def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, progress:bool=True):
-    "Train (or resume) this rank's items of the study whose training folders live in `out/train`."
+def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, progress:bool=True, position:int|None=None):
+    "Train (or resume) this rank's items of the study whose training folders live in `out/train` (`position`: the line of its bars)."
     plan = shard_plan(cfgs, world)
     count = finished_counter()
     for j, setup, copies in plan:
         if j != rank: continue
         run = Path(out)/'train'/setup
+        if world > 1 and is_finished(run, cfgs[setup]): continue  # trained and joined before, e.g. by a run with other workers
         try:
             if world == 1: train_run(cfgs[setup], run, progress=progress)
-            else: train_run(cfgs[setup], shard_dir(run, copies), progress=progress, copies=copies)
+            else: train_run(cfgs[setup], shard_dir(run, copies), progress=progress, copies=copies, position=position)
         except Exception as e:
             where = f"rank {rank} of {world}: " if world > 1 else ''
             raise TrainingError(f"{where}training {setup}, {copies_label(copies)}, failed: {type(e).__name__}: {e}") from e
@@ -110,3 +111,40 @@ def join_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1)->
     plan = shard_plan(cfgs, world)
     for setup, cfg in cfgs.items(): assemble_shards(Path(out)/'train'/setup, cfg, [c for _, s, c in plan if s == setup])
     return True
+
+# %% ../nbs/04c_distributed.ipynb
+def default_workers(cfgs:dict[str, TrainConfig])->int:
+    "Worker processes for a study on this machine: one per available core (at most a setup's copies) when it trains on the CPU, else 1."
+    if any(pick_device(c.device).type != 'cpu' for c in cfgs.values()): return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return max(1, min(cores, max(c.copies for c in cfgs.values())))
+
+def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progress:bool, errors):
+    "One worker process: its shard of every setup; a failure goes to `errors` as one line."
+    torch.set_num_threads(threads)
+    try: train_items(cfgs, out, rank, world, progress, position=rank)
+    except BaseException as e:
+        errors.put(str(e) if isinstance(e, TrainingError) else f"rank {rank} of {world}: {type(e).__name__}: {e}")
+        raise SystemExit(1)
+
+def _stop(procs:list):
+    for p in procs:
+        if p.is_alive(): p.terminate()
+    for p in procs: p.join()
+
+def train_in_workers(cfgs:dict[str, TrainConfig], out:Path, workers:int, progress:bool=True):
+    "Train the study in `workers` processes of this machine (each a rank's shard of every setup, with its share of the threads), then join the shards."
+    if not (isinstance(workers, int) and workers >= 1): raise ValueError(f"workers must be an integer >= 1, got {workers!r}.")
+    if workers == 1: return train_items(cfgs, out, 0, 1, progress)
+    ctx, threads = mp.get_context('spawn'), max(1, torch.get_num_threads()//workers)
+    errors = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_train_worker, args=(cfgs, out, r, workers, threads, progress, errors)) for r in range(workers)]
+    try:
+        for p in procs: p.start()
+        while errors.empty() and any(p.is_alive() for p in procs): time.sleep(0.2)
+    finally: _stop(procs)   # also on Ctrl-C; after a failure the other workers stop at once (running the command again resumes)
+    if not errors.empty(): raise TrainingError(errors.get())
+    lost = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode != 0]
+    if lost: raise TrainingError(f"worker {lost[0][0]} of {workers} stopped with exit code {lost[0][1]} (killed?); run the same command again to resume.")
+    plan = shard_plan(cfgs, workers)
+    for setup, cfg in cfgs.items(): assemble_shards(Path(out)/'train'/setup, cfg, [c for _, s, c in plan if s == setup])

@@ -12,7 +12,7 @@ from .data import atomic_write, load_dataset
 from .setups import SETUPS, get_setup
 from .config import TrainConfig, resolved, check_sizes
 from .train import run_config_changes
-from .distributed import rank_info, start_ranks, stop_ranks, train_items, join_items, TrainingError
+from .distributed import rank_info, start_ranks, stop_ranks, train_items, join_items, train_in_workers, default_workers, TrainingError
 import pandas as pd
 
 # %% auto 0
@@ -36,7 +36,7 @@ PROFILES = {
     'heldout': dict(dataset='cifar10', train_size=1000, copies=8, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32,
                     probe_batch=8, lr=0.05,
                     simclr=dict(epochs=180, lr=1e-3, temperature=0.1), supervised=dict(epochs=40), random=dict(epochs=25),
-                    random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=160, optimizer='adam', lr=3e-3)),
+                    random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=250, optimizer='adam', lr=3e-3)),
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
                   lr=3e-4, amp=True, save_every=10,
                   **{name: dict(epochs=s.paper_epochs) for name, s in SETUPS.items() if s.paper_epochs},
@@ -183,9 +183,10 @@ def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, ov
     check_study(cfgs, out)
     return cfgs, params, out
 
-def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None, progress:bool=True)->Path:
+def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None, progress:bool=True,
+              workers:int|None=None)->Path:
     "Train the study's setups and run the analysis notebooks; returns the output folder with REPORT.md."
-    return execute_study(profile, *prepare_study(profile, out, dataset, overrides), progress=progress)
+    return execute_study(profile, *prepare_study(profile, out, dataset, overrides), progress=progress, workers=workers)
 
 def _notebook(name:str, out:Path, tag:str, params:dict):
     "Execute one study notebook, with one line in the terminal."
@@ -194,9 +195,11 @@ def _notebook(name:str, out:Path, tag:str, params:dict):
     run_notebook(name, out, tag, params, progress=False)
     print(f" {time.time() - t0:.0f} s", flush=True)
 
-def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=True)->Path:
-    """Train and analyse a study that `prepare_study` checked. The training runs in this process (an epoch bar per setup);
-    under torchrun each rank trains its shards and rank 0 joins them and runs the notebooks (see memo_nb.distributed)."""
+def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=True,
+                  workers:int|None=None, # training processes on this machine; None: one per core on a CPU, 1 on a GPU
+                 )->Path:
+    """Train and analyse a study that `prepare_study` checked. The training runs in `workers` processes of this machine (an epoch
+    bar per setup and worker); under torchrun each rank trains its shards and rank 0 joins them and runs the notebooks (see memo_nb.distributed)."""
     rank, world = start_ranks()
     try:
         if rank == 0:
@@ -206,7 +209,11 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
             for s, cfg in cfgs.items():
                 print(f"[memo-nb] {s}: {cfg.copies} copies x {cfg.epochs} epochs, width {cfg.width}, {cfg.dataset}", flush=True)
         if world > 1: print(f"[memo-nb] rank {rank} of {world}: training its shard of every setup", flush=True)
-        train_items(cfgs, out, rank, world, progress)
+        if world == 1:
+            workers = workers or default_workers(cfgs)
+            if workers > 1: print(f"[memo-nb] training in {workers} worker processes, each a shard of every setup's copies", flush=True)
+            train_in_workers(cfgs, out, workers, progress)
+        else: train_items(cfgs, out, rank, world, progress)
         if not join_items(cfgs, out, rank, world): return out  # under torchrun: the other ranks are done here
         for s, cfg in cfgs.items():  # the training notebooks find their runs finished and show what they recorded
             _notebook(TRAIN_NB, out, f'train_{s}', {'config': asdict(cfg), 'run_dir': str(out/'train'/s)})
@@ -387,6 +394,7 @@ def main(argv:list[str]|None=None):
                    help=f"override a setting for all setups (copies=8) or one (simclr.epochs=100); setups=simclr,supervised "
                         f"chooses the setups (default: all of {', '.join(SETUPS)})")
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    r.add_argument('--workers', type=int, help='training processes on this machine (default: one per core on a CPU, 1 on a GPU)')
     c = sub.add_parser('compare', help='Spearman agreement of every per-object score of a study with an external score file')
     c.add_argument('run', help='a study folder (the --out of memo-nb run)')
     c.add_argument('scores', help=".npy, .npz (array 'scores') or .csv (index, score): one score per training image")
@@ -407,10 +415,11 @@ def main(argv:list[str]|None=None):
         print(f"[memo-nb] saved {Path(a.run)/('compare_' + Path(a.scores).stem + '.csv')}")
         return
     try:
+        if a.workers is not None and a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}.")
         prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param))
     except (ValueError, FileNotFoundError) as e:
         ap.exit(2, f"memo-nb: error: {e}\n")
     t0 = time.time()
-    try: out = execute_study(a.profile, *prepared, progress=not a.quiet)
+    try: out = execute_study(a.profile, *prepared, progress=not a.quiet, workers=a.workers)
     except (StudyError, TrainingError) as e: ap.exit(1, f"memo-nb: error: {e}\n")
     if rank_info()[0] == 0: print(f"[memo-nb] done in {time.time() - t0:.0f} s: {out}")

@@ -161,6 +161,7 @@ def copies_label(copies:range)->str:
 
 def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None,
               copies:range|None=None, # train only these copies (a shard of the run, see memo_nb.distributed); None: all N
+              position:int|None=None, # the bar's line in the terminal, when several processes show theirs
              )->Path:
     "Train (or resume) the N copies of `cfg` (or the shard `copies` of them) in the folder `run`; returns the folder."
     from tqdm import tqdm
@@ -184,7 +185,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     start = restore(run, cfg, groups, device)
     label = f"{cfg.copies} copies" if copies is None else f"{copies_label(copies)} of {cfg.copies}"
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
-               total=cfg.epochs + 1, dynamic_ncols=True)
+               total=cfg.epochs + 1, dynamic_ncols=True, position=position)
     for epoch in bar:
         losses, accs, cs, ps = [], [], [], []
         for g, own in zip(groups, members):

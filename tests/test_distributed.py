@@ -27,7 +27,7 @@ def same_records(a:Path, b:Path):
 @pytest.mark.slow
 def test_torchrun_equals_one_process_and_resumes(tmp_path):
     one, two = tmp_path/'one', tmp_path/'two'
-    res = subprocess.run(memo_nb_cmd('run', 'smoke', '--out', str(one), '--quiet'), env=ENV, capture_output=True, text=True)
+    res = subprocess.run(memo_nb_cmd('run', 'smoke', '--out', str(one), '--quiet', '--workers', '1'), env=ENV, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     # start the two-rank job, kill it once a shard has recorded an epoch of simclr, run the same command again
     job = subprocess.Popen(torchrun_cmd('run', 'smoke', '--out', str(two), '--quiet'), env=ENV, stdout=subprocess.PIPE,

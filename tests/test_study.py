@@ -79,10 +79,13 @@ def test_train_notebook_gets_the_whole_config(smoke_run):
 
 def test_chosen_setups_only(tmp_path):
     out = tmp_path/'two'
-    res = memo_nb('run', 'smoke', '--out', str(out), '-p', 'setups=simclr,supervised', '-p', 'epochs=1')
+    res = memo_nb('run', 'smoke', '--out', str(out), '-p', 'setups=simclr,supervised', '-p', 'epochs=1', '--workers', '2')
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    # the terminal: an epoch bar per setup, a line per notebook, no cell counts and no kernel warnings
-    assert 'simclr (2 copies)' in res.stderr and 'supervised (2 copies)' in res.stderr and 'mean_r=' in res.stderr, res.stderr[-2000:]
+    # the terminal: an epoch bar per setup and worker, a line per notebook, no cell counts and no kernel warnings
+    assert '[memo-nb] training in 2 worker processes' in res.stdout, res.stdout[-2000:]
+    for s in ('simclr', 'supervised'):
+        assert f'{s} (copy 0 of 2)' in res.stderr and f'{s} (copy 1 of 2)' in res.stderr, res.stderr[-2000:]
+    assert 'mean_r=' in res.stderr and not (out/'train'/'simclr'/'shards').exists()
     assert '[memo-nb] notebook memorization ...' in res.stdout and 'Executing' not in res.stderr + res.stdout
     assert 'without encryption' not in res.stderr
     assert sorted(p.name for p in (out/'train').iterdir()) == ['simclr', 'supervised']
@@ -148,3 +151,8 @@ def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(study.StudyError) as e: study.run_notebook('broken.ipynb', tmp_path/'out', 'broken', {}, progress=False)
     msg = str(e.value)
     assert 'broken.ipynb failed in cell 2: ValueError: no such level 7' in msg and '\n' not in msg, msg
+
+
+def test_bad_worker_count_is_refused(tmp_path):
+    res = memo_nb('run', 'smoke', '--out', str(tmp_path/'w'), '--workers', '0')
+    assert res.returncode == 2 and '--workers must be >= 1, got 0' in res.stderr and not (tmp_path/'w').exists()
