@@ -164,7 +164,7 @@ class SimCLRParams:
 @dataclass
 class SimCLRAugment:
     "SimCLR's augmentation of a uint8/float batch [n, 3, H, W] -> float [n, 3, *size] in [0, 1]."
-    size: tuple = (32, 32)
+    size: tuple|None = None               # output (height, width); None: the input's own size
     scale: tuple = (0.08, 1.0)
     ratio: tuple = (3/4, 4/3)
     p_flip: float = 0.5
@@ -189,7 +189,7 @@ class SimCLRAugment:
 
     def apply(self, x:Tensor, p:SimCLRParams)->Tensor:
         "Augment `x` with the parameters `p`."
-        x = resized_crop(to_float(x), p.boxes, self.size, p.flip)
+        x = resized_crop(to_float(x), p.boxes, self.size or tuple(x.shape[-2:]), p.flip)
         x = color_jitter(x, p.factors, p.order, p.jitter)
         x = torch.where(_per_image(p.gray.to(x.device)), grayscale(x).expand_as(x), x)
         return torch.where(_per_image(p.blur.to(x.device)), gaussian_blur3(x, p.sigma), x)
