@@ -85,18 +85,20 @@ def _fmt_sigma(r:dict)->str:
     return f"σ {r['sigma']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f}), floor {r['floor']:.3f}"
 
 # %% ../nbs/05a_claims.ipynb
+def _where(r)->str: return f"p0>{r.level}" if pd.notna(r.level) else f"last epoch {r.epoch} (p0 {r.p0:.2f})"
+
 def claim_objects_differ(stats:dict, setups)->dict:
     "Claim 1 from `spread_statistics`: holds / not detected, with each setup's pooled sigma, floor and power."
     t, alpha = stats['table'], stats['alpha']
     rows = t[t.setup.isin(list(setups)) & (t.kind == 'pooled')]
     parts, missed = [], []
     for _, r in rows.iterrows():
-        where = f"p0>{r.level}" if pd.notna(r.level) else f"last epoch {r.epoch} (p0 {r.p0:.2f})"
+        where = _where(r)
         seen = r.p_value < alpha
         parts.append(f"{r.setup} {where}: {_fmt_sigma(r)}, p {r.p_value:.3g}" + ('' if seen else f", smallest detectable σ {_fmt_detectable(r.detectable)}"))
         if not seen: missed.append(r)
     verdict = 'holds' if len(rows) and not missed else ('not detected' if len(rows) else 'inconclusive')
-    if missed: summary = 'not above the null floor in ' + ', '.join(f"{r.setup} (smallest detectable σ {_fmt_detectable(r.detectable)})" for r in missed) + '. '
+    if missed: summary = 'not above the null floor in ' + ', '.join(f"{r.setup} at {_where(r)} (smallest detectable σ {_fmt_detectable(r.detectable)})" for r in missed) + '. '
     else: summary = ''
     return {'claim': '1. Objects differ in difficulty in every setup', 'verdict': verdict, 'evidence': summary + '; '.join(parts) + '.'}
 
