@@ -30,7 +30,7 @@ PROFILES = {
     'quick': dict(dataset='digits', train_size=500, copies=2, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8, lr=0.05,
                   simclr=dict(epochs=90, lr=1e-3, temperature=0.1), supervised=dict(epochs=8), random=dict(epochs=15),
                   random_aug=dict(epochs=80, optimizer='adam', lr=3e-3), supervised_simclr_aug=dict(epochs=20, optimizer='adam', lr=3e-3)),
-    'cpu': dict(dataset='cifar10', train_size=500, copies=8, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8, lr=0.05,
+    'cpu': dict(dataset='cifar10', train_size=500, copies=6, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8, lr=0.05,
                 simclr=dict(epochs=180, lr=1e-3, temperature=0.1), supervised=dict(epochs=40), random=dict(epochs=25),
                 random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=250, optimizer='adam', lr=3e-3)),
     'heldout': dict(dataset='cifar10', train_size=1000, copies=8, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32,
