@@ -4,7 +4,7 @@
 
 # %% ../nbs/04c_distributed.ipynb 3
 from __future__ import annotations
-import datetime, multiprocessing as mp, os, shutil, sys, time
+import datetime, multiprocessing as mp, os, shutil, sys, threading, time
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +119,17 @@ def default_workers(cfgs:dict[str, TrainConfig])->int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     return max(1, min(cores, max(c.copies for c in cfgs.values())))
 
+def _exit_with_parent():
+    "End this worker process when the process that started it is gone (killed without a chance to stop its workers)."
+    parent = os.getppid()
+    def watch():
+        while os.getppid() == parent: time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
 def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progress:bool, errors):
     "One worker process: its shard of every setup; a failure goes to `errors` as one line."
+    _exit_with_parent()
     torch.set_num_threads(threads)
     try: train_items(cfgs, out, rank, world, progress, position=rank)
     except BaseException as e:

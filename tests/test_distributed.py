@@ -43,3 +43,35 @@ def test_torchrun_equals_one_process_and_resumes(tmp_path):
     assert 'of 10 (setup, copies) items finished on all ranks' in res.stdout, res.stdout[-2000:]
     assert (two/'REPORT.md').exists() and not shards.exists()
     same_records(one, two)
+
+
+def _children(pid:int)->list[int]:
+    "Child processes of `pid`, from /proc."
+    kids = []
+    for d in Path('/proc').iterdir():
+        if d.name.isdigit():
+            try: stat = (d/'stat').read_text()
+            except OSError: continue
+            if int(stat.rsplit(')', 1)[1].split()[1]) == pid: kids.append(int(d.name))
+    return kids
+
+def _alive(pid:int)->bool:
+    try: return (Path('/proc')/str(pid)/'stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError: return False
+
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='reads processes from /proc (Linux)')
+def test_workers_end_with_a_killed_runner(tmp_path):
+    "memo-nb's worker processes stop by themselves when the runner that started them is killed outright (SIGKILL)."
+    out = tmp_path/'w'
+    job = subprocess.Popen(memo_nb_cmd('run', 'smoke', '--out', str(out), '--quiet', '--workers', '2'), env=ENV,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list((out/'train'/'simclr'/'shards').glob('copies_*/records/epoch_0001.npz')) and time.time() < deadline: time.sleep(0.2)
+    workers = [p for p in _children(job.pid) if 'spawn_main' in (Path('/proc')/str(p)/'cmdline').read_text()
+               and 'resource_tracker' not in (Path('/proc')/str(p)/'cmdline').read_text()]
+    assert len(workers) == 2, workers
+    job.kill(); job.wait()
+    deadline = time.time() + 15
+    while any(map(_alive, workers)) and time.time() < deadline: time.sleep(0.2)
+    assert not any(map(_alive, workers)), 'a worker is still running after the runner was killed'
