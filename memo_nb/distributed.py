@@ -127,13 +127,13 @@ def _exit_with_parent():
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
 
-def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progress:bool, errors):
-    "One worker process: its shard of every setup; a failure goes to `errors` as one line."
+def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progress:bool, error):
+    "One worker process: its shard of every setup; a failure is sent through the pipe end `error` as one line."
     _exit_with_parent()
     torch.set_num_threads(threads)
     try: train_items(cfgs, out, rank, world, progress, position=rank)
     except BaseException as e:
-        errors.put(str(e) if isinstance(e, TrainingError) else f"rank {rank} of {world}: {type(e).__name__}: {e}")
+        error.send(str(e) if isinstance(e, TrainingError) else f"rank {rank} of {world}: {type(e).__name__}: {e}")
         raise SystemExit(1)
 
 def _stop(procs:list):
@@ -146,13 +146,15 @@ def train_in_workers(cfgs:dict[str, TrainConfig], out:Path, workers:int, progres
     if not (isinstance(workers, int) and workers >= 1): raise ValueError(f"workers must be an integer >= 1, got {workers!r}.")
     if workers == 1: return train_items(cfgs, out, 0, 1, progress)
     ctx, threads = mp.get_context('spawn'), max(1, torch.get_num_threads()//workers)
-    errors = ctx.SimpleQueue()
-    procs = [ctx.Process(target=_train_worker, args=(cfgs, out, r, workers, threads, progress, errors)) for r in range(workers)]
+    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]   # pipes, not a queue: no named semaphore to leak when a worker is stopped
+    procs = [ctx.Process(target=_train_worker, args=(cfgs, out, r, workers, threads, progress, pipes[r][1])) for r in range(workers)]
+    failed = lambda: next((recv.recv() for recv, _ in pipes if recv.poll()), None)
     try:
         for p in procs: p.start()
-        while errors.empty() and any(p.is_alive() for p in procs): time.sleep(0.2)
+        while (error := failed()) is None and any(p.is_alive() for p in procs): time.sleep(0.2)
+        error = error or failed()
     finally: _stop(procs)   # also on Ctrl-C; after a failure the other workers stop at once (running the command again resumes)
-    if not errors.empty(): raise TrainingError(errors.get())
+    if error: raise TrainingError(error)
     lost = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode != 0]
     if lost: raise TrainingError(f"worker {lost[0][0]} of {workers} stopped with exit code {lost[0][1]} (killed?); run the same command again to resume.")
     plan = shard_plan(cfgs, workers)

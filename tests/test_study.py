@@ -1,5 +1,5 @@
 "The study runner end to end: `memo-nb run smoke` through papermill, and its command-line errors."
-import dataclasses, json, subprocess, sys
+import dataclasses, json, re, subprocess, sys
 
 import pytest
 
@@ -132,12 +132,16 @@ def test_unwritable_output_folder(tmp_path):
     assert res.returncode == 2 and 'Cannot write to the output folder' in res.stderr and 'Traceback' not in res.stderr, res.stderr
 
 
-def test_failing_training_is_one_line(tmp_path):
-    res = memo_nb('run', 'smoke', '--out', str(tmp_path/'out'), '--quiet', '-p', 'setups=random', '-p', 'lr=1e12', '-p', 'epochs=1')
+@pytest.mark.parametrize('workers, start', [('1', 'training random, copies 0-1, failed: FloatingPointError'),
+                                            ('2', r'rank ([01]) of 2: training random, copy \1, failed: FloatingPointError')])
+def test_failing_training_is_one_line(tmp_path, workers, start):
+    "In one process or in worker processes, a failing training ends the run with one line naming where it failed."
+    res = memo_nb('run', 'smoke', '--out', str(tmp_path/'out'), '--quiet', '-p', 'setups=random', '-p', 'lr=1e12', '-p', 'epochs=1',
+                  '--workers', workers)
     assert res.returncode == 1, res.stderr
     last = res.stderr.strip().splitlines()[-1]
-    assert last.startswith('memo-nb: error: training random, copies 0-1, failed: FloatingPointError'), res.stderr
-    assert "setup 'random', copy 0, epoch 1" in last and 'Traceback' not in res.stderr
+    assert re.match('memo-nb: error: ' + start, last), res.stderr
+    assert re.search(r"setup 'random', copy [01], epoch 1", last) and 'Traceback' not in res.stderr, res.stderr
 
 
 def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
