@@ -3,8 +3,8 @@
 - augmentation images/s: memo_nb's batched SimCLR pipeline vs torchvision's per-image PIL transforms
 - training images/s per setup, all copies together: memo_nb vs the reference pipeline (copies one after another,
   PIL transforms in a DataLoader, fp32, same model and batch size)
-- probe-evaluation overhead as a share of an epoch at the paper's K=1024, M=10 on 50,000 images, and at the
-  cpu profile's size (probe timed, epoch extrapolated from the measured training rate)
+- probe-evaluation overhead as a share of an epoch at the paper's K=1024, M=10 on 50,000 images, and
+  at K=512, M=4 on 2,000 images (probe timed, epoch extrapolated from the measured training rate)
 - time per epoch for N = 1, 2, 4, 8 copies and for 2k / 10k / 50k training images (a few steps timed, extrapolated)
 - peak memory
 
@@ -104,8 +104,8 @@ def main():
 
     add('memory', 'peak after the training rows', peak_memory_mb(device), None, 'MiB', 'CUDA max allocated' if device.type == 'cuda' else 'max RSS of the process')
 
-    # probe overhead: paper K, M on 50,000 images; cpu profile K, M on 2,000
-    for label, K, M, n_train in (('paper K=1024 M=10, 50k images', 1024, 10, 50_000), ('cpu profile K=512 M=4, 2k images', 512, 4, 2000)):
+    # probe overhead: paper K, M on 50,000 images; a small study's K, M on 2,000
+    for label, K, M, n_train in (('paper K=1024 M=10, 50k images', 1024, 10, 50_000), ('K=512 M=4, 2k images', 512, 4, 2000)):
         for setup in ('simclr', 'supervised'):
             cfg = resolved(TrainConfig(setup=setup, dataset='digits', copies=1, width=a.width, probe_size=K, draws=M, epochs=1,
                                        probe_batch=256 if K >= 256 else K))

@@ -366,19 +366,35 @@ def absolute_paths(folder:str|Path)->list[str]:
             hits += [f"{f.name}: {l.strip()[:120]}" for l in f.read_text(errors='replace').splitlines() if _ABSOLUTE.search(l)]
     return hits
 
+def _source_repo(run:Path)->Path|None:
+    "The clone whose nbs/ made the run's executed notebooks (papermill's input_path), when it is known."
+    for nb in sorted((run/'notebooks').glob('*.ipynb')):
+        path = json.loads(nb.read_text()).get('metadata', {}).get('papermill', {}).get('input_path')
+        if path: return Path(path).parent.parent
+    return None
+
 def publish(run:str|Path, dest:str|Path)->Path:
     "Copy the reader-facing files of a study folder to `dest` (replacing it), with paths made relative to the repository."
     run, dest = Path(run).resolve(), Path(dest)
     if not (run/'REPORT.md').exists(): raise FileNotFoundError(f"{run} has no REPORT.md: run the study to the end first.")
-    if dest.exists(): shutil.rmtree(dest)
+    roots = [r for r in (_source_repo(run), REPO) if r is not None]   # the clone that ran it, then this one
+    work = dest.with_name(dest.name + '.publishing')                   # built aside: a refused copy leaves `dest` as it was
+    if work.exists(): shutil.rmtree(work)
     for pattern in PUBLISHED:
         for f in sorted(run.glob(pattern)):
-            target = dest/f.relative_to(run)
+            target = work/f.relative_to(run)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if f.suffix in ('.md', '.html', '.json', '.csv', '.ipynb'): target.write_text(relative_paths(f.read_text(), REPO, run))
+            if f.suffix in ('.md', '.html', '.json', '.csv', '.ipynb'):
+                text = f.read_text()
+                for root in roots: text = relative_paths(text, root, run)
+                target.write_text(text)
             else: shutil.copy2(f, target)
-    left = absolute_paths(dest)
-    if left: raise ValueError(f"Absolute paths left in {dest}: {left[:3]}")
+    left = absolute_paths(work)
+    if left:
+        shutil.rmtree(work)
+        raise ValueError(f"Absolute paths left in the files of {run}: {left[:3]}")
+    if dest.exists(): shutil.rmtree(dest)
+    work.rename(dest)
     return dest
 
 # %% ../nbs/06_study.ipynb

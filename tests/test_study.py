@@ -160,3 +160,19 @@ def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
 def test_bad_worker_count_is_refused(tmp_path):
     res = memo_nb('run', 'smoke', '--out', str(tmp_path/'w'), '--workers', '0')
     assert res.returncode == 2 and '--workers must be >= 1, got 0' in res.stderr and not (tmp_path/'w').exists()
+
+
+def test_publish_is_portable_and_refusal_keeps_the_old_copy(smoke_run, tmp_path):
+    "publish relativizes the paths of the clone that ran the study; a copy it refuses leaves the published folder as it was."
+    import shutil
+    from memo_nb.study import publish, absolute_paths
+    out, _ = smoke_run
+    dest = publish(out, tmp_path/'results'/'smoke')
+    assert not absolute_paths(dest) and (dest/'REPORT.html').exists()
+    nb = json.loads((dest/'notebooks'/'memorization.ipynb').read_text())
+    assert nb['metadata']['papermill']['input_path'] == 'nbs/11_study_memorization.ipynb'
+    bad = tmp_path/'bad'; shutil.copytree(out, bad, ignore=shutil.ignore_patterns('train'))
+    (bad/'REPORT.md').write_text((bad/'REPORT.md').read_text() + '\nmade in /opt/elsewhere/data\n')
+    before = (dest/'REPORT.md').read_text()
+    with pytest.raises(ValueError, match='Absolute paths left'): publish(bad, dest)
+    assert (dest/'REPORT.md').read_text() == before and not (tmp_path/'results'/'smoke.publishing').exists()
