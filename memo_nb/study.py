@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_study.ipynb 3
 from __future__ import annotations
-import argparse, json, time
+import argparse, json, os, time
 from dataclasses import fields, asdict
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def check_output_folder(out:Path):
     "Create `out` and check that files can be written in it."
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out/'.memo-nb-write-check'
+        probe = out/f'.memo-nb-write-check-{os.getpid()}'   # one per process: the ranks of a torchrun job check at once
         probe.write_text('ok'); probe.unlink()
     except OSError as e:
         raise ValueError(f"Cannot write to the output folder {out}: {e.strerror or e}.") from None
