@@ -108,9 +108,13 @@ def join_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1)->
     if world == 1: return True
     dist.barrier()
     if rank != 0: return False
+    _join_shards(cfgs, out, world)
+    return True
+
+def _join_shards(cfgs:dict[str, TrainConfig], out:Path, world:int):
+    "Join the `world` shards of every setup of the study into its run folder."
     plan = shard_plan(cfgs, world)
     for setup, cfg in cfgs.items(): assemble_shards(Path(out)/'train'/setup, cfg, [c for _, s, c in plan if s == setup])
-    return True
 
 # %% ../nbs/04c_distributed.ipynb
 def default_workers(cfgs:dict[str, TrainConfig])->int:
@@ -157,5 +161,4 @@ def train_in_workers(cfgs:dict[str, TrainConfig], out:Path, workers:int, progres
     if error: raise TrainingError(error)
     lost = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode != 0]
     if lost: raise TrainingError(f"worker {lost[0][0]} of {workers} stopped with exit code {lost[0][1]} (killed?); run the same command again to resume.")
-    plan = shard_plan(cfgs, workers)
-    for setup, cfg in cfgs.items(): assemble_shards(Path(out)/'train'/setup, cfg, [c for _, s, c in plan if s == setup])
+    _join_shards(cfgs, out, workers)

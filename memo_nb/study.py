@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .data import atomic_write, load_dataset
 from .setups import SETUPS, get_setup
-from .config import TrainConfig, resolved, check_sizes
+from .config import TrainConfig, resolved, check_sizes, in_copies, config_from_dict
 from .train import run_config_changes
 from .distributed import rank_info, start_ranks, stop_ranks, train_items, join_items, train_in_workers, default_workers, TrainingError
 import pandas as pd
@@ -230,8 +230,8 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
 def study_scale(cfg:dict)->str:
     "One line saying what was run, from the saved configs of the study's setups."
     c0 = next(iter(cfg.values()))
-    n_in = int(round(c0.get('subsample', 1.)*c0['copies'])) if c0.get('subsample', 1.) < 1 else None
-    copies = f"N={c0['copies']}" + (f" (each probe object trained on by {n_in})" if n_in else '')
+    n_in = in_copies(config_from_dict(c0))
+    copies = f"N={c0['copies']}" + (f" (each probe object trained on by {n_in})" if n_in < c0['copies'] else '')
     return (f"{c0['dataset'].split('/')[-1]}, {c0['train_size'] or 'all'} train images, {copies}, K={c0['probe_size']}, "
             f"M={c0['draws']}, width {c0['width']}, epochs " + '/'.join(str(c['epochs']) for c in cfg.values())
             + " (" + '/'.join(cfg) + ")")
