@@ -4,7 +4,7 @@
 
 # %% ../nbs/04c_distributed.ipynb 3
 from __future__ import annotations
-import datetime, multiprocessing as mp, os, shutil, sys, threading, time
+import datetime, faulthandler, multiprocessing as mp, os, shutil, signal, sys, threading, time
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,9 @@ def finished_counter():
 class TrainingError(RuntimeError):
     "Training one item of a study failed; the message names the rank (under torchrun), the setup, the copies and the cause."
 
-def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, progress:bool=True, position:int|None=None):
+def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, progress:bool=True, position:int|None=None,
+                on_item=None, # called with (setup, copies) as each item starts
+               ):
     "Train (or resume) this rank's items of the study whose training folders live in `out/train` (`position`: the line of its bars)."
     plan = shard_plan(cfgs, world)
     count = finished_counter()
@@ -92,6 +94,7 @@ def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, 
         if j != rank: continue
         run = Path(out)/'train'/setup
         if world > 1 and is_finished(run, cfgs[setup]): continue  # trained and joined before, e.g. by a run with other workers
+        if on_item: on_item(setup, copies)
         try:
             if world == 1: train_run(cfgs[setup], run, progress=progress)
             else: train_run(cfgs[setup], shard_dir(run, copies), progress=progress, copies=copies, position=position)
@@ -131,14 +134,22 @@ def _exit_with_parent():
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
 
-def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progress:bool, error):
-    "One worker process: its shard of every setup; a failure is sent through the pipe end `error` as one line."
+def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progress:bool, pipe):
+    "One worker process: its shard of every setup; sends ('item', what it starts) and, on a failure, ('error', one line) through `pipe`."
     _exit_with_parent()
+    faulthandler.enable()   # a crash inside a kernel (SIGSEGV, SIGABRT) still prints the Python stack to stderr
     torch.set_num_threads(threads)
-    try: train_items(cfgs, out, rank, world, progress, position=rank)
+    try: train_items(cfgs, out, rank, world, progress, position=rank, on_item=lambda s, c: pipe.send(('item', f"{s}, {copies_label(c)}")))
     except BaseException as e:
-        error.send(str(e) if isinstance(e, TrainingError) else f"rank {rank} of {world}: {type(e).__name__}: {e}")
+        pipe.send(('error', str(e) if isinstance(e, TrainingError) else f"rank {rank} of {world}: {type(e).__name__}: {e}"))
         raise SystemExit(1)
+
+def _how_it_ended(code:int)->str:
+    "'died of SIGSEGV' for a death by a signal, else 'stopped with exit code 1'."
+    if code < 0:
+        try: return f"died of {signal.Signals(-code).name}"
+        except ValueError: return f"died of signal {-code}"
+    return f"stopped with exit code {code}"
 
 def _stop(procs:list):
     for p in procs:
@@ -152,13 +163,22 @@ def train_in_workers(cfgs:dict[str, TrainConfig], out:Path, workers:int, progres
     ctx, threads = mp.get_context('spawn'), max(1, torch.get_num_threads()//workers)
     pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]   # pipes, not a queue: no named semaphore to leak when a worker is stopped
     procs = [ctx.Process(target=_train_worker, args=(cfgs, out, r, workers, threads, progress, pipes[r][1])) for r in range(workers)]
-    failed = lambda: next((recv.recv() for recv, _ in pipes if recv.poll()), None)
+    doing, errors = {}, []   # what each worker trains now; failures the workers reported
+    def read_pipes():
+        for r, (recv, _) in enumerate(pipes):
+            while recv.poll():
+                kind, text = recv.recv()
+                if kind == 'error': errors.append(text)
+                else: doing[r] = text
+    ended = lambda: [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
     try:
         for p in procs: p.start()
-        while (error := failed()) is None and any(p.is_alive() for p in procs): time.sleep(0.2)
-        error = error or failed()
+        while not errors and not (lost := ended()) and any(p.is_alive() for p in procs): time.sleep(0.2); read_pipes()
+        read_pipes(); lost = ended()   # the first to end badly, before the others are stopped
     finally: _stop(procs)   # also on Ctrl-C; after a failure the other workers stop at once (running the command again resumes)
-    if error: raise TrainingError(error)
-    lost = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode != 0]
-    if lost: raise TrainingError(f"worker {lost[0][0]} of {workers} stopped with exit code {lost[0][1]} (killed?); run the same command again to resume.")
+    if errors: raise TrainingError(errors[0])
+    if lost:
+        r, code = lost[0]
+        raise TrainingError(f"worker {r} of {workers} {_how_it_ended(code)} while training {doing.get(r, 'before its first item')}; "
+                            "run the same command again to resume.")
     _join_shards(cfgs, out, workers)

@@ -8,7 +8,16 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 
 # %% auto 0
-__all__ = ['HEADS', 'BasicBlock', 'ResNet18', 'projection_head', 'Network']
+__all__ = ['HEADS', 'Conv1x1', 'BasicBlock', 'ResNet18', 'projection_head', 'Network']
+
+# %% ../nbs/02_models.ipynb
+class Conv1x1(nn.Conv2d):
+    "Bias-free 1x1 convolution at `stride`, computed at stride 1 on every `stride`-th pixel (equal to `nn.Conv2d(c_in, c_out, 1, stride)`)."
+    def __init__(self, c_in:int, c_out:int, stride:int=1): super().__init__(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x:Tensor)->Tensor: # [n, c_in, H, W] -> [n, c_out, ceil(H/s), ceil(W/s)]
+        sh, sw = self.stride
+        return F.conv2d(x[..., ::sh, ::sw], self.weight)
 
 # %% ../nbs/02_models.ipynb
 class BasicBlock(nn.Module):
@@ -21,7 +30,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(Conv1x1(c_in, c_out, stride), nn.BatchNorm2d(c_out))
 
     def forward(self, x:Tensor)->Tensor:
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)

@@ -12,6 +12,7 @@ from .data import atomic_write, load_dataset
 from .setups import SETUPS, get_setup
 from .config import TrainConfig, resolved, check_sizes, in_copies, config_from_dict
 from .train import run_config_changes
+from .convcheck import machine_summary, machine_line, check_this_cpu
 from .distributed import rank_info, start_ranks, stop_ranks, train_items, join_items, train_in_workers, default_workers, TrainingError
 import pandas as pd
 
@@ -205,7 +206,8 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
         if rank == 0:
             atomic_write(out/'study.json', lambda f: f.write(json.dumps(
                 {'profile': profile, 'configs': {s: asdict(c) for s, c in cfgs.items()},
-                 'params': {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}}, indent=1).encode()))
+                 'params': {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+                 'machine': machine_summary()}, indent=1).encode()))
             for s, cfg in cfgs.items():
                 print(f"[memo-nb] {s}: {cfg.copies} copies x {cfg.epochs} epochs, width {cfg.width}, {cfg.dataset}", flush=True)
         if world > 1: print(f"[memo-nb] rank {rank} of {world}: training its shard of every setup", flush=True)
@@ -289,7 +291,8 @@ def write_report(out:Path):
     lines = [f"# memo_nb study report: profile `{study['profile']}`", "",
              f"Dataset `{c0['dataset']}` (training subset: {c0['train_size'] or 'all'} images), N = {c0['copies']} copies, "
              f"K = {c0['probe_size']} probe objects, M = {c0['draws']} draws (1 for a setup without augmentation), "
-             f"ResNet-18 width {c0['width']}, seed {c0['seed']}.", "",
+             f"ResNet-18 width {c0['width']}, seed {c0['seed']}."
+             + (f" Trained with {machine_line(study['machine'])}." if study.get('machine') else ''), "",
              "| setup | what it trains | epochs | batch | optimizer | lr | temperature |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {s} | {get_setup(s).summary if s in SETUPS else ''} | {c['epochs']} | {c['batch_size']} | {c['optimizer']} | {c['lr']} "
               f"| {c['temperature']} |" for s, c in cfg.items()]
@@ -419,7 +422,18 @@ def main(argv:list[str]|None=None):
     pb = sub.add_parser('publish', help='copy a study\'s report, figures, tables and executed notebooks into results/NAME, paths made relative')
     pb.add_argument('run', help='a finished study folder')
     pb.add_argument('dest', help='where to put it, e.g. results/cpu-cifar10')
+    cc = sub.add_parser('check-cpu', help="check this machine's convolutions of the backbone against float64, under each instruction set its CPU offers")
+    cc.add_argument('--widths', default='1,2,4,8,16', help='comma-separated ResNet widths (default 1,2,4,8,16)')
     a = ap.parse_args(argv)
+    if a.command == 'check-cpu':
+        try: widths = tuple(int(w) for w in a.widths.split(','))
+        except ValueError: ap.exit(2, f"memo-nb: error: --widths must be comma-separated integers, got {a.widths!r}\n")
+        print(f"[memo-nb] checking every convolution of the backbone at widths {a.widths} on {machine_line(machine_summary())} ...", flush=True)
+        failures = check_this_cpu(widths)
+        for f in failures: print(f"[memo-nb] FAIL {f}")
+        if failures: ap.exit(1, f"memo-nb: error: {len(failures)} convolution checks failed on this machine\n")
+        print("[memo-nb] every convolution correct")
+        return
     if a.command == 'publish':
         try: print(f"[memo-nb] published {publish(a.run, a.dest)}")
         except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")

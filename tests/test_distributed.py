@@ -75,3 +75,22 @@ def test_workers_end_with_a_killed_runner(tmp_path):
     deadline = time.time() + 15
     while any(map(_alive, workers)) and time.time() < deadline: time.sleep(0.2)
     assert not any(map(_alive, workers)), 'a worker is still running after the runner was killed'
+
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='reads processes from /proc (Linux)')
+def test_a_worker_killed_by_a_signal_is_named(tmp_path):
+    "A worker that dies by a signal (as in a crashing kernel) stops the study in one line naming the signal and what it was training."
+    out = tmp_path/'w'
+    job = subprocess.Popen(memo_nb_cmd('run', 'smoke', '--out', str(out), '--quiet', '--workers', '2'), env=ENV,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while len(list((out/'train'/'simclr'/'shards').glob('copies_*/records/epoch_0001.npz'))) < 2 and time.time() < deadline: time.sleep(0.2)
+    workers = sorted(p for p in _children(job.pid) if 'spawn_main' in (Path('/proc')/str(p)/'cmdline').read_text()
+                     and 'resource_tracker' not in (Path('/proc')/str(p)/'cmdline').read_text())
+    assert len(workers) == 2, workers
+    os.kill(workers[1], signal.SIGSEGV)
+    stdout, stderr = job.communicate(timeout=120)
+    assert job.returncode == 1, stderr[-2000:]
+    line = [l for l in stderr.splitlines() if l.startswith('memo-nb: error:')]
+    assert line and 'died of SIGSEGV while training simclr, copy ' in line[0], stderr[-2000:]
+    assert not (out/'REPORT.md').exists()
