@@ -8,75 +8,108 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
-from .records import first_epoch_above, analysis_epoch
-from .memorization import (view_bits, mean_r, latent_spread, augmentation_spread, permutation_null, null_floor,
-                                  detectable_sigma, binomial_mae, beta_probabilities)
+from .records import first_epoch_above
+from .memorization import (view_bits, mean_r, spreads_at_level, SPREADS, detectable_sigma, binomial_mae, beta_probabilities)
 
 # %% auto 0
-__all__ = ['VERDICTS', 'PAPER_MAE', 'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'spread_statistics', 'compare',
-           'common_levels', 'claim_objects_differ', 'claim_widest', 'claim_supervised_widest', 'claim_simclr_between',
-           'claim_augmentations_differ', 'homogeneous_mae_curve', 'sigma_from_mae']
+__all__ = ['VERDICTS', 'SPREAD_NAMES', 'PAPER_MAE', 'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'spread_statistics',
+           'compare', 'holm', 'family_verdict', 'common_levels', 'reached_levels', 'claim_objects_differ',
+           'claim_widest', 'claim_supervised_widest', 'claim_simclr_between', 'claim_augmentations_differ',
+           'study_claims', 'homogeneous_mae_curve', 'sigma_from_mae']
 
 # %% ../nbs/05a_claims.ipynb
 VERDICTS = ('holds', 'does not hold', 'not detected', 'inconclusive')
+SPREAD_NAMES = {'object': 'object σ_obj', 'single': 'single-draw σ_single', 'augmentation': 'augmentation σ_aug', 'pooled': 'pooled σ'}
 
 @lru_cache(maxsize=None)
-def _detectable(N:int, M:int, K:int, p:float, pool:bool, alpha:float, n_sim:int)->float:
-    return detectable_sigma(N, M, K, p, pool, alpha, 0.8, n_sim)
+def _detectable(N:int, M:int, K:int, p:float, kind:str, nuisance:float, alpha:float, n_sim:int)->float:
+    return detectable_sigma(N, M, K, p, kind, alpha, 0.8, n_sim, nuisance=nuisance)
 
 def _interval(boot:np.ndarray, alpha:float)->tuple[float, float]:
     return float(np.quantile(boot, alpha/2)), float(np.quantile(boot, 1 - alpha/2))
 
+def _reading(bits:np.ndarray, level:float|None, n_boot:int, n_perm:int, seed:int, alpha:float)->dict|None:
+    "spreads_at_level at `level`, or at the last epoch when `level` is None."
+    if level is not None: return spreads_at_level(bits, level, n_boot, n_perm, seed, alpha)
+    r = spreads_at_level(bits[-1:], -np.inf, n_boot, n_perm, seed, alpha)
+    T = len(bits) - 1
+    return {**r, 'epochs': (T, T)}
+
 def spread_statistics(correct:dict,           # setup -> records' correct [T+1, N, M, K(, 2)]
                       levels=(0.25, 0.5, 0.75),
                       n_boot:int=200, n_perm:int=200, n_sim:int=60, alpha:float=0.05, seed:int=0)->dict:
-    "Latent and augmentation spreads of every setup at every level: {'table': DataFrame, 'boot': {(setup, level, kind): replicates}}."
+    "Every spread of every setup at exactly each level: {'table': DataFrame, 'boot': {(setup, level, kind): sigma replicates}, 'alpha', 'levels'}."
     rows, boot = [], {}
     for s, c in correct.items():
-        bits, mean = view_bits(c), mean_r(c)
-        at = [(l, first_epoch_above(mean, l)) for l in levels]
-        at = [(l, t) for l, t in at if t is not None] or [(None, analysis_epoch(mean))]
-        for level, t in at:
-            b = bits[t]
-            N, M, K = b.shape
-            base = {'setup': s, 'level': level, 'epoch': t, 'p0': float(b.mean()), 'N': N, 'M': M, 'K': K}
-            for kind, pool in (('pooled', True), ('single draw', False)):
-                if kind == 'single draw' and M == 1: continue  # one draw: the same units as pooled
-                est = latent_spread(b, pool, n_boot, seed)
-                nf = null_floor(permutation_null(b, lambda x: latent_spread(x, pool, 0)['sigma'], n_perm, seed), est['sigma'], alpha)
-                rows.append({**base, 'kind': kind, 'sigma': est['sigma'], 'ci_low': est['ci'][0], 'ci_high': est['ci'][1], 'rho': est['rho'],
-                             'floor': nf['floor'], 'p_value': nf['p_value'],
-                             'detectable': _detectable(N, M, K, round(float(b.mean()), 2), pool, alpha, n_sim)})
-                boot[(s, level, kind)] = est['boot']
-            if M > 1:
-                aug = augmentation_spread(b, n_boot, n_perm, seed)
-                rows.append({**base, 'kind': 'augmentation', 'sigma': aug['sigma'], 'ci_low': aug['ci'][0], 'ci_high': aug['ci'][1],
-                             'rho': float('nan'), 'floor': aug['floor'], 'p_value': aug['p_value'], 'detectable': float('nan')})
-                boot[(s, level, 'augmentation')] = aug['boot']
+        bits = view_bits(c)
+        N, M, K = bits.shape[1:]
+        readings = [(l, _reading(bits, l, n_boot, n_perm, seed, alpha)) for l in levels]
+        readings = [(l, r) for l, r in readings if r is not None] or [(None, _reading(bits, None, n_boot, n_perm, seed, alpha))]
+        for level, r in readings:
+            base = {'setup': s, 'level': level, 'epoch_low': r['epochs'][0], 'epoch_high': r['epochs'][1], 'p0': r['p0'], 'N': N, 'M': M, 'K': K}
+            for kind in SPREADS:
+                if kind == 'augmentation' and M == 1: continue
+                e = r[kind]
+                nuisance = {'object': r['augmentation']['sigma'], 'augmentation': r['object']['sigma']}.get(kind, 0.)
+                rows.append({**base, 'kind': kind, 'sigma': e['sigma'], 'ci_low': e['ci'][0], 'ci_high': e['ci'][1],
+                             'rho': e['rho'] if kind != 'augmentation' else float('nan'), 'floor': e['floor'], 'p_value': e['p_value'],
+                             'detectable': _detectable(N, M, K, round(r['p0'], 2), kind, round(nuisance, 2), alpha, n_sim)})
+                boot[(s, level, kind)] = e['boot']
     return {'table': pd.DataFrame(rows), 'boot': boot, 'alpha': alpha, 'levels': tuple(levels)}
 
 # %% ../nbs/05a_claims.ipynb
-def compare(boot_a:np.ndarray, boot_b:np.ndarray, alpha:float=0.05)->tuple[str, tuple[float, float]]:
-    "'larger', 'smaller' or 'unclear' for a - b, with the (1 - alpha) interval of the difference."
-    lo, hi = _interval(np.asarray(boot_a) - np.asarray(boot_b), alpha)
-    return ('larger' if lo > 0 else 'smaller' if hi < 0 else 'unclear'), (lo, hi)
+def compare(boot_a:np.ndarray, boot_b:np.ndarray, alpha:float=0.05)->dict:
+    "a - b from paired replicates: direction ('larger', 'smaller', 'unclear'), the (1 - alpha) interval `ci` and a two-sided bootstrap-z `p`."
+    d = np.asarray(boot_a, dtype=np.float64) - np.asarray(boot_b, dtype=np.float64)
+    lo, hi = _interval(d, alpha)
+    sd = d.std(ddof=1)
+    # the normal approximation of the replicates: unlike their counts, it resolves p-values below 2/n_boot, which Holm needs
+    p = float(2*norm.sf(abs(d.mean())/sd)) if sd > 0 else float(d.mean() == 0)
+    return {'direction': 'larger' if lo > 0 else 'smaller' if hi < 0 else 'unclear', 'ci': (lo, hi), 'p': float(p)}
 
+def holm(p_values, alpha:float=0.05)->list[bool]:
+    "Holm's step-down rejections of a family of p-values at family-wise level `alpha`."
+    p = np.asarray(p_values, dtype=np.float64)
+    reject, m = [False]*len(p), len(p)
+    for rank, i in enumerate(np.argsort(p)):
+        if p[i] > alpha/(m - rank): break
+        reject[i] = True
+    return reject
+
+def family_verdict(results:list[dict], claimed:str, alpha:float=0.05)->str:
+    "'holds' if every comparison goes the `claimed` way; 'does not hold' if one goes the other way and survives Holm; else 'inconclusive'."
+    if not results: return 'inconclusive'
+    if all(r['direction'] == claimed for r in results): return 'holds'
+    opposite = {'larger': 'smaller', 'smaller': 'larger'}[claimed]
+    survives = holm([r['p'] for r in results], alpha)
+    return 'does not hold' if any(r['direction'] == opposite and ok for r, ok in zip(results, survives)) else 'inconclusive'
+
+# %% ../nbs/05a_claims.ipynb
 def _row(stats:dict, setup:str, level, kind:str)->dict|None:
     t = stats['table']
     m = t[(t.setup == setup) & (t.kind == kind) & ((t.level == level) if level is not None else t.level.isna())]
     return None if m.empty else m.iloc[0].to_dict()
 
-def _first_row(stats:dict, setup:str, kind:str)->dict|None:
-    "The setup's row of `kind` at its lowest reached level, else at its last epoch."
-    for l in stats['levels']:
-        if (r := _row(stats, setup, l, kind)): return r
-    return _row(stats, setup, None, kind)
-
 def common_levels(stats:dict, setups)->list:
     "The levels every setup in `setups` reached."
     t = stats['table']
     return [l for l in stats['levels'] if all(((t.setup == s) & (t.level == l)).any() for s in setups)]
+
+def reached_levels(stats:dict, setup:str)->str:
+    "Which of the levels a setup reached, or how far its mean r_t got."
+    t = stats['table']
+    mine = t[t.setup == setup]
+    if mine.empty: return f"{setup}: not in the study"
+    got = [l for l in stats['levels'] if (mine.level == l).any()]
+    return f"{setup} reached p0 {', '.join(map(str, got))}" if got else f"{setup} reached no level (mean r_t {mine.p0.iloc[0]:.2f} at its last epoch)"
+
+def _no_common_level(stats:dict, setups)->str:
+    return (f"no p0 level of {list(stats['levels'])} was reached by all of {', '.join(setups)}, so their spreads are not comparable ("
+            + '; '.join(reached_levels(stats, s) for s in setups) + ")")
+
+def _fmt_p(p:float)->str: return f"p {p:.2g}" if p >= 1e-4 else "p < 0.0001"
 
 def _fmt_detectable(d:float)->str:
     return f"{d:.3f}" if np.isfinite(d) else "none up to 0.45 (too few copies or objects at this p0)"
@@ -84,61 +117,54 @@ def _fmt_detectable(d:float)->str:
 def _fmt_sigma(r:dict)->str:
     return f"σ {r['sigma']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f}), floor {r['floor']:.3f}"
 
-# %% ../nbs/05a_claims.ipynb
-def _where(r)->str: return f"p0>{r.level}" if pd.notna(r.level) else f"last epoch {r.epoch} (p0 {r.p0:.2f})"
+def _where(r)->str: return f"p0 = {r['level']}" if pd.notna(r['level']) else f"its last epoch {int(r['epoch_high'])} (p0 {r['p0']:.2f})"
 
+# %% ../nbs/05a_claims.ipynb
 def claim_objects_differ(stats:dict, setups)->dict:
-    "Claim 1 from `spread_statistics`: holds / not detected, with each setup's pooled sigma, floor and power."
+    "Claim 1 from `spread_statistics`: holds / not detected, from each setup's object spread, floor and power."
+    claim = '1. Objects differ in difficulty in every setup'
     t, alpha = stats['table'], stats['alpha']
-    rows = t[t.setup.isin(list(setups)) & (t.kind == 'pooled')]
-    parts, missed = [], []
-    for _, r in rows.iterrows():
-        where = _where(r)
-        seen = r.p_value < alpha
-        parts.append(f"{r.setup} {where}: {_fmt_sigma(r)}, p {r.p_value:.3g}" + ('' if seen else f", smallest detectable σ {_fmt_detectable(r.detectable)}"))
-        if not seen: missed.append(r)
-    verdict = 'holds' if len(rows) and not missed else ('not detected' if len(rows) else 'inconclusive')
-    if missed: summary = 'not above the null floor in ' + ', '.join(f"{r.setup} at {_where(r)} (smallest detectable σ {_fmt_detectable(r.detectable)})" for r in missed) + '. '
-    else: summary = ''
-    return {'claim': '1. Objects differ in difficulty in every setup', 'verdict': verdict, 'evidence': summary + '; '.join(parts) + '.'}
+    rows = [r for _, r in t[t.setup.isin(list(setups)) & (t.kind == 'object')].iterrows()]
+    if not rows: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"the study has none of the setups {', '.join(setups) or '(none given)'}."}
+    parts, missed = [], [r for r in rows if not r.p_value < alpha]
+    for r in rows:
+        parts.append(f"{r.setup} at {_where(r)}: σ_obj {r.sigma:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f}), floor {r.floor:.3f}, {_fmt_p(r.p_value)}"
+                     + ('' if r.p_value < alpha else f", smallest detectable {_fmt_detectable(r.detectable)}"))
+    summary = ('not above its null floor: ' + ', '.join(f"{r.setup} at {_where(r)} (smallest detectable σ_obj {_fmt_detectable(r.detectable)})"
+                                                        for r in missed) + '. ') if missed else 'every setup above its null floor at every level it reached. '
+    return {'claim': claim, 'verdict': 'not detected' if missed else 'holds', 'evidence': summary + '; '.join(parts) + '.'}
 
 # %% ../nbs/05a_claims.ipynb
-def _compare_verdict(results:list[str])->str:
-    return 'holds' if results and all(r == 'larger' for r in results) else 'does not hold' if 'smaller' in results else 'inconclusive'
-
-def claim_widest(stats:dict, widest:str, others, kind:str='pooled', claim:str='')->dict:
-    "Whether `widest` has a larger spread of `kind` than every setup of `others` at every common level."
-    others = [o for o in others if o != widest]
+def claim_widest(stats:dict, widest:str, others, kind:str='object', claim:str='')->dict:
+    "Whether `widest` has a larger spread of `kind` than every setup of `others` at every level they all reached."
+    others = [o for o in others if o != widest and (stats['table'].setup == o).any()]
+    if not others: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"the study has no setup to compare {widest} with."}
     levels = common_levels(stats, [widest, *others])
-    if not levels:
-        firsts = {s: _first_row(stats, s, kind) for s in [widest, *others]}
-        reached = '; '.join(f"{s}: {_fmt_sigma(r)} at p0 {r['p0']:.2f}" for s, r in firsts.items() if r)
-        return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"no p0 level of {list(stats['levels'])} reached by all of "
-                f"{', '.join([widest, *others])}, so their spreads are not comparable; {reached}."}
-    results, parts = [], []
+    if not levels: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': _no_common_level(stats, [widest, *others]) + '.'}
+    results, parts, name = [], [], SPREAD_NAMES[kind]
     for l in levels:
         a = _row(stats, widest, l, kind)
         for o in others:
             b = _row(stats, o, l, kind)
-            if b is None: continue
-            res, (lo, hi) = compare(stats['boot'][(widest, l, kind)], stats['boot'][(o, l, kind)], stats['alpha'])
+            if a is None or b is None: continue
+            res = compare(stats['boot'][(widest, l, kind)], stats['boot'][(o, l, kind)], stats['alpha'])
             results.append(res)
-            parts.append(f"p0>{l}: {widest} σ {a['sigma']:.3f} vs {o} {b['sigma']:.3f} (difference {lo:+.3f} to {hi:+.3f}: {res})")
-    return {'claim': claim, 'verdict': _compare_verdict(results), 'evidence': '; '.join(parts) + '.'}
+            parts.append(f"p0 = {l}: {widest} {a['sigma']:.3f} vs {o} {b['sigma']:.3f} (difference {res['ci'][0]:+.3f} to {res['ci'][1]:+.3f}, "
+                         f"{_fmt_p(res['p'])}: {res['direction']})")
+    verdict = family_verdict(results, 'larger', stats['alpha'])
+    why = {'holds': f"{widest} is larger in all {len(results)} comparisons", 'does not hold': f"{widest} is smaller in a comparison that survives Holm's correction",
+           'inconclusive': f"{widest} is larger in {sum(r['direction'] == 'larger' for r in results)} of {len(results)} comparisons, none smaller beyond Holm's correction"}[verdict]
+    return {'claim': claim, 'verdict': verdict, 'evidence': f"{name}: {why}. " + '; '.join(parts) + '.'}
 
 def claim_supervised_widest(stats:dict, setups)->dict:
     "Claim 2 from `spread_statistics`."
     claim = '2. Supervised learning has the widest spread of object difficulty'
-    if 'supervised' not in setups or len(setups) < 2:
-        return {'claim': claim, 'verdict': 'inconclusive', 'evidence': 'the study needs a supervised setup and at least one other.'}
-    return claim_widest(stats, 'supervised', setups, 'pooled', claim)
+    if 'supervised' not in setups: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': 'the study has no supervised setup.'}
+    if len(set(setups) - {'supervised'}) == 0:
+        return {'claim': claim, 'verdict': 'inconclusive', 'evidence': 'supervised is the only setup of the study: nothing to compare it with.'}
+    return claim_widest(stats, 'supervised', setups, 'object', claim)
 
 # %% ../nbs/05a_claims.ipynb
-def _sigma_boot(stats, s, l, kind):
-    "Replicates of a setup's sigma of `kind`; a one-draw setup's single-draw spread is its pooled one."
-    b = stats['boot'].get((s, l, kind))
-    return b if b is not None else stats['boot'][(s, l, 'pooled')]
-
 def claim_simclr_between(stats:dict, setups)->dict:
     "Claim 3 from `spread_statistics`."
     claim = '3. Single-augmentation SimCLR looks like supervised; averaged over augmentations it looks like random labels'
@@ -146,19 +172,21 @@ def claim_simclr_between(stats:dict, setups)->dict:
     if any(s not in setups for s in need):
         return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"the study has no {', '.join(s for s in need if s not in setups)} setup."}
     levels = common_levels(stats, need)
-    if not levels: return {**claim_widest(stats, 'simclr', ['supervised', 'random'], claim=claim), 'verdict': 'inconclusive'}
-    results, parts = [], []
+    if not levels: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': _no_common_level(stats, need) + '.'}
+    halves, parts = {'single': [], 'object': []}, []
     for l in levels:
-        s1, u1, r1 = (_sigma_boot(stats, s, l, 'single draw') for s in need)
-        sp, up, rp = (_sigma_boot(stats, s, l, 'pooled') for s in need)
-        single, ci1 = compare(np.abs(s1 - u1), np.abs(s1 - r1), stats['alpha'])   # 'smaller': closer to supervised
-        pooled, ci2 = compare(np.abs(sp - rp), np.abs(sp - up), stats['alpha'])    # 'smaller': closer to random
-        results += [single, pooled]
-        sig = lambda kind: ', '.join(f"{s} {(_row(stats, s, l, kind) or _row(stats, s, l, 'pooled'))['sigma']:.3f}" for s in need)
-        parts.append(f"p0>{l}: single draw σ {sig('single draw')}, |simclr−supervised| − |simclr−random| {ci1[0]:+.3f} to {ci1[1]:+.3f}; "
-                     f"averaged σ {sig('pooled')}, |simclr−random| − |simclr−supervised| {ci2[0]:+.3f} to {ci2[1]:+.3f}")
-    verdict = 'holds' if all(r == 'smaller' for r in results) else 'does not hold' if 'larger' in results else 'inconclusive'
-    return {'claim': claim, 'verdict': verdict, 'evidence': '; '.join(parts) + ' (negative: the claimed closeness).'}
+        s1, u1, r1 = [stats['boot'][(s, l, 'single')] for s in need]
+        so, uo, ro = [stats['boot'][(s, l, 'object')] for s in need]
+        single = compare(np.abs(s1 - u1), np.abs(s1 - r1), stats['alpha'])   # 'smaller': closer to supervised
+        averaged = compare(np.abs(so - ro), np.abs(so - uo), stats['alpha'])   # 'smaller': closer to random
+        halves['single'].append(single); halves['object'].append(averaged)
+        sig = lambda k: ', '.join(f"{s} {_row(stats, s, l, k)['sigma']:.3f}" for s in need)
+        parts.append(f"p0 = {l}: single-draw σ_single {sig('single')}, |simclr−supervised| − |simclr−random| {single['ci'][0]:+.3f} to "
+                     f"{single['ci'][1]:+.3f}; averaged σ_obj {sig('object')}, |simclr−random| − |simclr−supervised| {averaged['ci'][0]:+.3f} to {averaged['ci'][1]:+.3f}")
+    alpha = stats['alpha']
+    verdict = family_verdict(halves['single'] + halves['object'], 'smaller', alpha)
+    each = f"single-draw half {family_verdict(halves['single'], 'smaller', alpha)}, averaged half {family_verdict(halves['object'], 'smaller', alpha)}"
+    return {'claim': claim, 'verdict': verdict, 'evidence': f"{each}. " + '; '.join(parts) + ' (negative: the claimed closeness).'}
 
 # %% ../nbs/05a_claims.ipynb
 def claim_augmentations_differ(stats:dict, setups, compared)->dict:
@@ -166,14 +194,33 @@ def claim_augmentations_differ(stats:dict, setups, compared)->dict:
     claim = "4. SimCLR's augmentations differ in difficulty much more than the other setups'"
     if 'simclr' not in setups: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': 'the study has no simclr setup.'}
     t = stats['table']
-    aug = t[(t.kind == 'augmentation')]
-    listing = '; '.join(f"{r.setup} {'p0>' + str(r.level) if pd.notna(r.level) else 'last epoch'}: {_fmt_sigma(r)}, p {r.p_value:.3g}"
-                        for _, r in aug.iterrows())
+    aug = t[(t.kind == 'augmentation') & t.setup.isin(list(setups))]
+    listing = "Every setup's σ_aug: " + '; '.join(f"{r.setup} at {_where(r)}: {_fmt_sigma(r)}, {_fmt_p(r.p_value)}" for _, r in aug.iterrows()) + '.'
     own = aug[aug.setup == 'simclr']
     if len(own) and (own.p_value >= stats['alpha']).all():
-        return {'claim': claim, 'verdict': 'not detected', 'evidence': f"SimCLR's augmentation spread is not above its floor. {listing}."}
-    res = claim_widest(stats, 'simclr', [s for s in compared if s in setups and (aug.setup == s).any()], 'augmentation', claim)
-    return {**res, 'evidence': res['evidence'] + f" All setups: {listing}."}
+        d = ', '.join(f"{_fmt_detectable(r.detectable)} at {_where(r)}" for _, r in own.iterrows())
+        return {'claim': claim, 'verdict': 'not detected', 'evidence': f"SimCLR's augmentation spread is above its floor at none of its levels "
+                f"(smallest detectable σ_aug {d}). {listing}"}
+    others = [s for s in compared if s in setups and s != 'simclr' and (aug.setup == s).any()]
+    if not others:
+        return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"no other setup with several augmentation draws to compare SimCLR with. {listing}"}
+    res = claim_widest(stats, 'simclr', others, 'augmentation', claim)
+    return {**res, 'evidence': res['evidence'] + ' ' + listing}
+
+# %% ../nbs/05a_claims.ipynb
+def study_claims(stats:dict, setups, copies_used:dict|None=None)->list[dict]:
+    "The four claims of a study from `spread_statistics`, each noting the copies a held-out run's statistics rest on."
+    from memo_nb.setups import get_setup
+    paper = [s for s in setups if get_setup(s).paper_epochs]
+    claims = [claim_objects_differ(stats, paper), claim_supervised_widest(stats, paper), claim_simclr_between(stats, paper),
+              claim_augmentations_differ(stats, list(setups), [s for s in paper if s != 'simclr'])]
+    held = {s: u for s, u in (copies_used or {}).items() if u != 'all'}
+    if held:
+        which = {'training': "each object's training copies only", 'pooled': 'copies in and out of training pooled'}
+        note = ("every setup: " + which['training'] if set(held.values()) == {'training'} and len(held) == len(setups)
+                else '; '.join(f"{s}: {which[u]}" for s, u in held.items()))
+        for c in claims: c['evidence'] += f" Held-out design ({note})."
+    return claims
 
 # %% ../nbs/05a_claims.ipynb
 PAPER_MAE = {  # MAE to Bin(N)/N at p0 ~ 0.25 / 0.5 / 0.75 (N=30, K=1024; M=10 draws, 1 for random)

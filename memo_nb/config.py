@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_config.ipynb 3
 from __future__ import annotations
-import math
+import hashlib, math
 from dataclasses import dataclass, asdict, fields, replace
 
 import numpy as np
@@ -34,6 +34,7 @@ class TrainConfig:
     width: int = 16                # ResNet-18 width (64 = the paper)
     batch_size: int = 256          # B; a contrastive setup sees 2B views per step
     probe_batch: int = 256         # objects per contrastive probe batch (the in-batch task has 2*probe_batch - 1 classes)
+    mate_partitions: int = 4       # contrastive probe: R other seeded batch partitions of draw 0 recorded each epoch (batch-mate share); 0 = none
     optimizer: str = 'auto'        # 'adam', 'sgd' (momentum) or 'auto' (the setup's own)
     lr: float = 3e-4
     weight_decay: float = 1e-4
@@ -83,7 +84,7 @@ def validate(cfg:TrainConfig):
     for name in ('copies', 'probe_size', 'draws', 'width', 'batch_size', 'probe_batch', 'save_every', 'proj_dim'):
         v = getattr(cfg, name)
         _check(_is_int(v, 1), f"{name} must be an integer >= 1, got {v!r}.")
-    for name, what in (('concurrent', '0 = auto'), ('epochs', ''), ('train_size', '0 = all'), ('schedule_epochs', '0 = the run\'s epochs')):
+    for name, what in (('concurrent', '0 = auto'), ('epochs', ''), ('mate_partitions', '0 = none'), ('train_size', '0 = all'), ('schedule_epochs', '0 = the run\'s epochs')):
         v = getattr(cfg, name)
         _check(_is_int(v, 0), f"{name} must be an integer >= 0{f' ({what})' if what else ''}, got {v!r}.")
     setup.objective.check(cfg)
@@ -107,7 +108,8 @@ def resolved(cfg:TrainConfig)->TrainConfig:
     return replace(cfg,
         temperature=cfg.temperature if cfg.temperature is not None else setup.temperature,
         optimizer=cfg.optimizer if cfg.optimizer != 'auto' else setup.optimizer,
-        draws=cfg.draws if setup.augmented else 1)
+        draws=cfg.draws if setup.augmented else 1,
+        mate_partitions=cfg.mate_partitions if setup.objective.name == 'contrastive' else 0)
 
 # %% ../nbs/04_config.ipynb
 def check_sizes(cfg:TrainConfig, n_split:int):
@@ -126,10 +128,16 @@ def copy_train_size(cfg:TrainConfig, n:int)->int:
     return n if cfg.subsample >= 1 else int(round(cfg.subsample*n))
 
 # %% ../nbs/04_config.ipynb
+def _key_entropy(k)->int:
+    "An integer key as it is (>= 0); any other key by a 128-bit digest of its whole text."
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+        if k < 0: raise ValueError(f"Integer seed keys must be >= 0, got {k}.")
+        return int(k)
+    return int.from_bytes(hashlib.blake2b(str(k).encode(), digest_size=16).digest(), 'little')
+
 def derive_seed(*keys)->int:
-    "A 63-bit seed derived from integer and string keys."
-    ints = [k if isinstance(k, int) else int.from_bytes(str(k).encode()[:8].ljust(8, b'\0'), 'little') for k in keys]
-    return int(np.random.SeedSequence(ints).generate_state(2, np.uint64)[0] >> np.uint64(1))
+    "A 63-bit seed derived from integer and string keys (every character of a string counts)."
+    return int(np.random.SeedSequence([_key_entropy(k) for k in keys]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 def generator(*keys, device='cpu')->torch.Generator:
     "A torch.Generator seeded from `derive_seed(*keys)`."

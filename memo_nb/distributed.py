@@ -48,8 +48,9 @@ def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
     shutil.copyfile(dirs[0]/'probe.npz', run/'probe.npz')
     for epoch in range(cfg.epochs + 1):
         parts = [read_epoch(record_path(d, epoch)) for d in dirs]
-        save_epoch_records(run, epoch, *(torch.from_numpy(np.concatenate([p[k] for p in parts])) for k in ('correct', 'p_true')),
-                           np.concatenate([p['loss'] for p in parts]), np.concatenate([p['acc'] for p in parts]))
+        joined = lambda k: torch.from_numpy(np.concatenate([p[k] for p in parts]))
+        save_epoch_records(run, epoch, joined('correct'), joined('p_true'), np.concatenate([p['loss'] for p in parts]),
+                           np.concatenate([p['acc'] for p in parts]), joined('mates') if 'mates' in parts[0] else None)
     weights_path(run, 0).parent.mkdir(parents=True, exist_ok=True)
     for d, c in zip(dirs, shards):
         for i in c: shutil.copyfile(weights_path(d, i), weights_path(run, i))

@@ -13,9 +13,9 @@ from scipy import stats
 from .records import select_view
 
 # %% auto 0
-__all__ = ['per_copy_success', 'in_out', 'in_copy_records', 'analysis_records', 'forgetting_events', 'stays_learned_epoch',
-           'learning_scores', 'object_scores', 'spearman_matrix', 'read_scores', 'original_to_folder_order',
-           'spearman_ci', 'compare_scores']
+__all__ = ['per_copy_success', 'in_out', 'probe_chance', 'in_copy_records', 'analysis_records', 'forgetting_events',
+           'stays_learned_epoch', 'learning_scores', 'object_scores', 'spearman_matrix', 'read_scores',
+           'original_to_folder_order', 'spearman_ci', 'compare_scores']
 
 # %% ../nbs/05b_heldout.ipynb
 def per_copy_success(correct:np.ndarray, view:int=0)->np.ndarray:
@@ -39,6 +39,12 @@ def in_out(correct:np.ndarray,     # [T+1, N, M, K(, 2)] records
     return {'r_in': r_in, 'r_out': r_out, 'mem': r_in - r_out, 'mem_se': np.sqrt(v_in/n_in + v_out/n_out), 'n_in': n_in, 'n_out': n_out}
 
 # %% ../nbs/05b_heldout.ipynb
+def probe_chance(config:dict, n_classes:int)->float:
+    "The chance success rate of the probe task of a run with this configuration (a `TrainConfig` dict)."
+    from memo_nb.setups import get_setup
+    return 1/(2*config['probe_batch'] - 1) if get_setup(config['setup']).objective.name == 'contrastive' else 1/n_classes
+
+# %% ../nbs/05b_heldout.ipynb
 def in_copy_records(correct:np.ndarray,     # [T+1, N, M, K(, 2)] records
                     membership:np.ndarray,  # [N, K] bool: object k is a training object of copy n
                    )->np.ndarray:
@@ -54,12 +60,12 @@ def in_copy_records(correct:np.ndarray,     # [T+1, N, M, K(, 2)] records
     return np.take_along_axis(correct, idx, axis=1)
 
 # %% ../nbs/05b_heldout.ipynb
-def analysis_records(rec:dict)->tuple[np.ndarray, str]:
-    "The records a study analyses, from `memo_nb.records.load_records`, and which copies they hold: 'all', 'training' or 'pooled'."
+def analysis_records(rec:dict, key:str='correct')->tuple[np.ndarray, str]:
+    "The records `rec[key]` a study analyses (`correct`, or any array with the copy axis second, such as `mates`), and which copies they hold: 'all', 'training' or 'pooled'."
     m = rec.get('membership')
-    if m is None: return rec['correct'], 'all'
-    if np.asarray(m, bool).sum(0).min() < 2: return rec['correct'], 'pooled'
-    return in_copy_records(rec['correct'], m), 'training'
+    if m is None: return rec[key], 'all'
+    if np.asarray(m, bool).sum(0).min() < 2: return rec[key], 'pooled'
+    return in_copy_records(rec[key], m), 'training'
 
 # %% ../nbs/05b_heldout.ipynb
 def _over_copies(v:np.ndarray, membership:np.ndarray|None)->np.ndarray:

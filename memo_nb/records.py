@@ -13,8 +13,16 @@ from torch import Tensor
 from .data import atomic_write
 
 # %% auto 0
-__all__ = ['PROBE_FIELDS', 'DamagedRecord', 'record_path', 'save_epoch_records', 'read_epoch', 'save_probe', 'load_probe',
-           'damaged_records', 'load_records', 'has_view_axis', 'select_view', 'first_epoch_above', 'analysis_epoch']
+__all__ = ['RECORD_FORMAT', 'PROBE_FIELDS', 'record_format', 'DamagedRecord', 'record_path', 'save_epoch_records', 'read_epoch',
+           'save_probe', 'load_probe', 'damaged_records', 'run_config', 'load_records', 'has_view_axis', 'select_view',
+           'first_epoch_above', 'analysis_epoch']
+
+# %% ../nbs/03b_records.ipynb
+RECORD_FORMAT = 2
+
+def record_format(config:dict)->int:
+    "The record format of a run's saved `config.json` (1 when it names none: it was written before formats were numbered)."
+    return int(config.get('record_format', 1))
 
 # %% ../nbs/03b_records.ipynb
 class DamagedRecord(ValueError):
@@ -27,20 +35,23 @@ def record_path(run:str|Path, epoch:int)->Path:
 def save_epoch_records(run:str|Path, epoch:int,
                        correct:Tensor,  # [N, M, K] or [N, M, K, 2] bool
                        p_true:Tensor,   # same shape, probability of the true class
-                       loss, acc):      # [N] each
+                       loss, acc,       # [N] each
+                       mates:Tensor|None=None): # [N, R, K] bool: draw 0's first-view bits under R other probe partitions
     "Write one epoch's records atomically."
     c = correct.cpu().numpy()
+    extra = {} if mates is None else {'mates_bits': np.packbits(mates.cpu().numpy(), axis=None), 'mates_shape': np.array(mates.shape)}
     atomic_write(record_path(run, epoch), lambda f: np.savez(
         f, correct_bits=np.packbits(c, axis=None), shape=np.array(c.shape), p_true=p_true.cpu().numpy().astype(np.float16),
-        loss=np.asarray(loss, np.float32), acc=np.asarray(acc, np.float32)))
+        loss=np.asarray(loss, np.float32), acc=np.asarray(acc, np.float32), **extra))
 
 def read_epoch(path:str|Path)->dict:
-    "The records of one epoch file: correct (bool), p_true (float16), loss and acc."
+    "The records of one epoch file: correct (bool), p_true (float16), loss and acc, and mates (bool) where it has them."
+    unpack = lambda bits, shape: np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
     try:
         with np.load(path) as z:
             shape = tuple(int(n) for n in z['shape'])
-            out = {'correct': np.unpackbits(z['correct_bits'], count=int(np.prod(shape))).reshape(shape).astype(bool),
-                   'p_true': z['p_true'], 'loss': z['loss'], 'acc': z['acc']}
+            out = {'correct': unpack(z['correct_bits'], shape), 'p_true': z['p_true'], 'loss': z['loss'], 'acc': z['acc']}
+            if 'mates_bits' in z.files: out['mates'] = unpack(z['mates_bits'], tuple(int(n) for n in z['mates_shape']))
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise DamagedRecord(f"Record file {path} cannot be read ({type(e).__name__}: {e}); "
                             f"re-running the same command recomputes it.") from e
@@ -75,8 +86,14 @@ def damaged_records(run:str|Path)->list[Path]:
         except DamagedRecord: bad.append(f)
     return bad
 
+def run_config(run:str|Path)->dict:
+    "A run's saved configuration (`config.json`, without its record format: a `TrainConfig` dict)."
+    path = Path(run)/'config.json'
+    if not path.exists(): raise FileNotFoundError(f"{run} is not a training run folder (no config.json).")
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != 'record_format'}
+
 def load_records(run:str|Path)->dict:
-    "All records of a run: correct (bool) and p_true (float16) [T+1, N, M, K(, 2)], loss and acc [T+1, N], config, probe metadata."
+    "All records of a run: correct (bool) and p_true (float16) [T+1, N, M, K(, 2)], loss and acc [T+1, N], (mates [T+1, N, R, K]), config, record_format, probe metadata."
     run = Path(run)
     if not (run/'config.json').exists(): raise FileNotFoundError(f"{run} is not a training run folder (no config.json).")
     files = _epoch_files(run)
@@ -85,7 +102,7 @@ def load_records(run:str|Path)->dict:
         raise ValueError(f"Records of {run} are not consecutive from epoch 0: {epochs[:10]}; re-run the training to complete them.")
     per_epoch = [read_epoch(f) for f in files]
     out = {k: np.stack([e[k] for e in per_epoch]) for k in per_epoch[0]}
-    out['config'] = json.loads((run/'config.json').read_text())
+    out['config'], out['record_format'] = run_config(run), record_format(json.loads((run/'config.json').read_text()))
     out.update(load_probe(run))
     return out
 

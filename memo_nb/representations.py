@@ -12,8 +12,9 @@ from torch import nn, Tensor
 from .setups import get_setup
 
 # %% auto 0
-__all__ = ['AM_PATCHES', 'setup_input', 'extract_features', 'linear_probe', 'class_gaussians', 'gaussian_kl', 'pairwise_kl',
-           'split_half_kl', 'maximize_activation', 'maximize_channels', 'display_images', 'extreme_objects']
+__all__ = ['AM_PATCHES', 'setup_input', 'extract_features', 'trained_network', 'linear_probe', 'class_gaussians', 'gaussian_kl',
+           'pairwise_kl', 'split_half_kl', 'maximize_activation', 'maximize_channels', 'display_images',
+           'extreme_objects']
 
 # %% ../nbs/07_representations.ipynb
 def setup_input(setup:str, x:Tensor)->Tensor:
@@ -27,6 +28,16 @@ def extract_features(net:nn.Module, setup:str, images:Tensor, batch:int=1024)->T
     device = next(net.parameters()).device
     return torch.cat([net.features(setup_input(setup, images[i:i + batch].to(device))).float().cpu()
                       for i in range(0, len(images), batch)])
+
+# %% ../nbs/07_representations.ipynb
+def trained_network(run, copy:int, n_classes:int, device='cpu')->nn.Module:
+    "The final network of copy `copy` of the run folder `run` (its setup, width and head from the run's configuration), in eval mode."
+    from memo_nb.records import run_config
+    from memo_nb.train import weights_path
+    c = run_config(run)
+    net = get_setup(c['setup']).network(n_classes, c['width'], c['head'], c['proj_dim'])
+    net.load_state_dict(torch.load(weights_path(run, copy), map_location='cpu', weights_only=True))
+    return net.to(device).eval()
 
 # %% ../nbs/07_representations.ipynb
 def linear_probe(train_x:Tensor, train_y:Tensor, test_x:Tensor, test_y:Tensor,

@@ -20,8 +20,8 @@ import pandas as pd
 __all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
            'REPO', 'PUBLISHED', 'parse_overrides', 'study_configs', 'check_output_folder', 'check_study', 'StudyError',
            'run_notebook', 'prepare_study', 'run_study', 'execute_study', 'study_scale', 'StudyOutputs',
-           'read_manifest', 'write_report', 'report_html', 'compare_study', 'relative_paths', 'absolute_paths',
-           'publish', 'main']
+           'read_manifest', 'scale_caveat', 'write_report', 'report_html', 'compare_study', 'relative_paths',
+           'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -281,6 +281,16 @@ def _report_items(out:Path)->tuple[list[dict], list[dict]]:
     figures += [{'kind': 'figure', 'name': p.stem, 'title': p.stem} for p in sorted(out.glob('fig_*.png')) if p.stem not in known]
     return tables, figures
 
+def scale_caveat(configs:dict)->str:
+    "Two sentences on what a study at this scale can and cannot say about the paper's regime (50,000 images, width 64, N=30, K=1024, M=10)."
+    c0 = next(iter(configs.values()))
+    n = c0['train_size'] or 'all the'
+    if (c0['train_size'] == 0 and c0['width'] >= 64 and c0['copies'] >= 30): return ("This run is at the paper's scale: its verdicts speak to the paper's regime directly.")
+    return (f"These verdicts describe networks of width {c0['width']} trained on {n} images with N = {c0['copies']} copies, K = {c0['probe_size']} "
+            f"probe objects and M = {c0['draws']} draws; the paper trained width 64 on 50,000 images with N = 30, K = 1024, M = 10. "
+            "They say whether the paper's claims appear in this smaller regime, with the power this run had (the smallest detectable spreads are "
+            "in the tables), not what the paper's networks do: object difficulty at another data size and capacity need not spread the same way.")
+
 def write_report(out:Path):
     "Assemble REPORT.md from the files in `out`."
     out = Path(out)
@@ -297,7 +307,7 @@ def write_report(out:Path):
     lines += [f"| {s} | {get_setup(s).summary if s in SETUPS else ''} | {c['epochs']} | {c['batch_size']} | {c['optimizer']} | {c['lr']} "
               f"| {c['temperature']} |" for s, c in cfg.items()]
     if claims:
-        lines += ["", "## Claims of the paper at this scale", ""]
+        lines += ["", "## Claims of the paper at this scale", "", scale_caveat(cfg), ""]
         lines += [l for c in claims for l in (f"**{c['claim']}** — {c['verdict']}. {c['evidence']}", "")]
     tables, figures = _report_items(out)
     lines += [""] + [l for t in tables for l in (f"## {t['title']}", "", (out/f"{t['name']}.md").read_text(), "")]

@@ -16,12 +16,12 @@ from .data import ImageSet, atomic_write
 from .setups import get_setup
 from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device
 from .copies import CopyGroup, copy_groups, to_memory_format
-from .records import save_epoch_records, save_probe, damaged_records, select_view
+from .records import save_epoch_records, save_probe, damaged_records, select_view, RECORD_FORMAT, record_format
 
 # %% auto 0
-__all__ = ['probe_views', 'evaluate_probe', 'make_batch', 'train_epoch', 'tune_cpu_allocator', 'run_config_changes',
-           'check_run_folder', 'weights_path', 'is_finished', 'restore', 'save_state', 'save_weights', 'copies_label',
-           'train_run']
+__all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_epoch', 'tune_cpu_allocator',
+           'run_config_changes', 'check_run_folder', 'weights_path', 'is_finished', 'restore', 'save_state',
+           'save_weights', 'copies_label', 'train_run']
 
 # %% ../nbs/04b_train.ipynb
 def probe_views(cfg:TrainConfig, images:Tensor)->list[tuple[Tensor, ...]]:
@@ -33,13 +33,23 @@ def probe_views(cfg:TrainConfig, images:Tensor)->list[tuple[Tensor, ...]]:
         out.append(tuple(to_memory_format(aug(images, g), cfg.channels_last) for _ in range(setup.objective.views)))
     return out
 
+def probe_partitions(cfg:TrainConfig, K:int)->tuple[list[Tensor], list[Tensor]]:
+    "The order of the K probe objects that cuts each draw's contrastive probe batches, and the `mate_partitions` other orders of draw 0."
+    order = lambda *key: torch.randperm(K, generator=generator(cfg.seed, *key))
+    return [order('probe-partition', m) for m in range(cfg.draws)], [order('probe-mates', r) for r in range(cfg.mate_partitions)]
+
 @torch.inference_mode()
-def evaluate_probe(group:CopyGroup, cfg:TrainConfig, views, labels:Tensor)->tuple[Tensor, Tensor]:
-    "Correctness and true-class probability of every copy: [G, M, K], or [G, M, K, 2] for a contrastive setup."
+def evaluate_probe(group:CopyGroup, cfg:TrainConfig, views, labels:Tensor,
+                   partitions:tuple[list[Tensor], list[Tensor]]|None=None, # `probe_partitions`; None: contiguous batches, no mates
+                  )->tuple[Tensor, Tensor, Tensor|None]:
+    "Correctness and true-class probability of every copy, [G, M, K] or [G, M, K, 2] for a contrastive setup; its batch-mate bits [G, R, K] (or None)."
     group.eval()
     objective = get_setup(cfg.setup).objective
-    scored = [objective.probe(lambda x: group(x, shared=True).float(), vs, labels, cfg.temperature, cfg.probe_batch) for vs in views]
-    return torch.stack([c for c, _ in scored], 1), torch.stack([p for _, p in scored], 1)
+    orders, mates = partitions or ([None]*len(views), [])
+    forward = lambda x: group(x, shared=True).float()
+    scored = [objective.probe(forward, vs, labels, cfg.temperature, cfg.probe_batch, orders[m], mates if m == 0 else ())
+              for m, vs in enumerate(views)]
+    return torch.stack([c for c, _, _ in scored], 1), torch.stack([p for _, p, _ in scored], 1), scored[0][2]
 
 # %% ../nbs/04b_train.ipynb
 def make_batch(group:CopyGroup, data:ImageSet, augment, idx:list[Tensor])->tuple[Tensor, Tensor]:
@@ -97,6 +107,8 @@ def run_config_changes(run:Path, cfg:TrainConfig)->str:
     path = Path(run)/'config.json'
     if not path.exists(): return ''
     old = json.loads(path.read_text())
+    if record_format(old) != RECORD_FORMAT:  # other seeds and probe batches: its records cannot be continued
+        return f"record format {record_format(old)} -> {RECORD_FORMAT}, written by an older memo_nb"
     return ', '.join(f"{k}: {old.get(k, _DEFAULTS[k])!r} -> {v!r}" for k, v in run_identity(cfg).items() if old.get(k, _DEFAULTS[k]) != v)
 
 def check_run_folder(run:Path, cfg:TrainConfig):
@@ -105,7 +117,7 @@ def check_run_folder(run:Path, cfg:TrainConfig):
     if changes:
         raise ValueError(f"Run folder {run} holds a run with another configuration ({changes}). "
                          f"Resume it with its own settings, or use another output folder.")
-    if not (run/'config.json').exists(): atomic_write(run/'config.json', lambda f: f.write(json.dumps(asdict(cfg), indent=1).encode()))
+    if not (run/'config.json').exists(): atomic_write(run/'config.json', lambda f: f.write(json.dumps({**asdict(cfg), 'record_format': RECORD_FORMAT}, indent=1).encode()))
 
 def weights_path(run:Path, copy:int)->Path: return Path(run)/'weights'/f'copy_{copy:02d}.pt'
 
@@ -179,6 +191,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     train = data.train.to(device)
     augment = setup.augment()
     views = probe_views(cfg, train.images[data.probe.to(device)])
+    partitions = probe_partitions(cfg, len(data.probe))
     probe_labels = train.labels[data.probe.to(device)]
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
@@ -187,13 +200,13 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
                total=cfg.epochs + 1, dynamic_ncols=True, position=position)
     for epoch in bar:
-        losses, accs, cs, ps = [], [], [], []
+        losses, accs, cs, ps, ms = [], [], [], [], []
         for g, own in zip(groups, members):
             loss, acc = train_epoch(g, train, augment, epoch, own) if epoch > 0 else ([float('nan')]*len(g), [float('nan')]*len(g))
-            correct, p = evaluate_probe(g, cfg, views, probe_labels)
-            losses += loss; accs += acc; cs.append(correct); ps.append(p)
+            correct, p, mates = evaluate_probe(g, cfg, views, probe_labels, partitions)
+            losses += loss; accs += acc; cs.append(correct); ps.append(p); ms.append(mates)
         correct = torch.cat(cs)
-        save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs)
+        save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs, None if ms[0] is None else torch.cat(ms))
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", mean_r=f"{select_view(correct, ndim=4).float().mean():.3f}")
         if epoch == cfg.epochs or (epoch > 0 and epoch % cfg.save_every == 0): save_state(run, epoch, groups)
         if stop_after is not None and epoch >= stop_after: return run

@@ -36,3 +36,39 @@ def test_power_grows_with_copies_and_objects():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match=r'one epoch'): latent_spread(np.zeros((2, 8, 4, 10, 2), bool))
     with pytest.raises(ValueError, match=r'at least 2 copies'): latent_spread(np.zeros((1, 4, 10), bool))
+
+
+# records with a small object spread hidden under a large augmentation spread (N = 6, K = 512, p̄ = 0.5)
+SIM = dict(N=6, K=512, p_mean=0.5, sigma=0.07, draw_sigma=0.30)
+
+
+@pytest.mark.parametrize('M', [4, 10, 40])
+def test_object_spread_does_not_depend_on_the_number_of_draws(M):
+    "σ_obj stays at 0.07 at every M while the pooled σ (object + augmentation/M) falls with M."
+    from memo_nb.memorization import spread_variances
+    v = [spread_variances(simulate_bits(SIM['N'], M, SIM['K'], SIM['p_mean'], SIM['sigma'], seed=s, draw_sigma=SIM['draw_sigma']))
+         for s in range(10)]
+    obj, pooled = np.sqrt(np.mean([x['object'] for x in v])), np.sqrt(np.mean([x['pooled'] for x in v]))
+    assert abs(obj - 0.07) < 0.02, obj
+    assert abs(pooled**2 - (obj**2 + 0.30**2/M)) < 0.005, (pooled, obj)   # pooled carries σ_aug²/M on top
+
+
+def test_object_spread_interval_covers_the_truth():
+    "The object-bootstrap interval of σ_obj at M = 4 covers 0.07 in 90-98% of 100 simulated runs."
+    from memo_nb.memorization import spread_replicates
+    covered = []
+    for s in range(100):
+        b = simulate_bits(SIM['N'], 4, SIM['K'], SIM['p_mean'], SIM['sigma'], seed=1000 + s, draw_sigma=SIM['draw_sigma'])
+        lo, hi = np.sqrt(np.maximum(np.quantile(spread_replicates(b, 200, seed=s)['object'], [0.025, 0.975]), 0))
+        covered.append(lo <= 0.07 <= hi)
+    assert 0.90 <= np.mean(covered) <= 0.98, np.mean(covered)
+
+
+def test_levels_are_read_exactly():
+    "Two setups crossing p0 = 0.5 at different means are both read at 0.5 exactly, by interpolation between their bracketing epochs."
+    from memo_nb.memorization import spreads_at_level
+    for p_hi in (0.515, 0.599):
+        b = np.stack([simulate_bits(6, 2, 256, 0.4, 0.1, seed=1), simulate_bits(6, 2, 256, p_hi, 0.1, seed=2)])
+        r = spreads_at_level(b, 0.5, n_boot=20, n_perm=20)
+        assert r['epochs'] == (0, 1) and abs(r['p0'] - 0.5) < 1e-12
+        assert abs(r['object']['rho'] - r['object']['var']/0.25) < 1e-12

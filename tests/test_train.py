@@ -193,3 +193,37 @@ def test_all_setups_learn_on_cifar_subset(tmp_path, cifar_jpeg):
     assert rec['random_aug']['acc'][-1].mean() > 0.14
     assert rec['random']['correct'][-1].mean() > 0.9             # memorised
     assert rec['simclr']['correct'][-1][..., 0].mean() > 10/255  # chance 1/255
+
+
+def test_folder_of_another_record_format_is_refused_by_name(tmp_path):
+    "A run written with the first record format (other seeds, other probe batches) is not resumed into the current one."
+    cfg = TrainConfig(setup='supervised', lr=0.05, **{**TINY, 'epochs': 2})
+    run = train_run(cfg, tmp_path/'r', progress=False, stop_after=1)
+    saved = json.loads((run/'config.json').read_text())
+    assert saved['record_format'] == 2
+    del saved['record_format']; (run/'config.json').write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r'record format 1 -> 2, written by an older memo_nb'): train_run(cfg, run, progress=False)
+
+
+def test_every_registered_setup_gets_its_own_random_streams():
+    "Seeds come from the whole key: no two setups share the initial weights, data order or augmentations of a copy."
+    from memo_nb.config import derive_seed
+    from memo_nb.setups import SETUPS
+    for copy in range(4):
+        seeds = {(s, k): derive_seed(0, s, k, copy) for s in SETUPS for k in ('init', 'order', 'aug')}
+        assert len(set(seeds.values())) == len(seeds), copy
+    a = CopyGroup(resolved(TrainConfig(setup='supervised', **TINY)), range(1), 10, torch.device('cpu'))
+    b = CopyGroup(resolved(TrainConfig(setup='supervised_simclr_aug', **TINY)), range(1), 10, torch.device('cpu'))
+    assert not all(torch.equal(x, y) for x, y in zip(a.network_state(0).values(), b.network_state(0).values()))
+    assert not torch.equal(a.g_order[0].get_state(), b.g_order[0].get_state())
+
+
+def test_contrastive_records_keep_batch_mate_partitions(tmp_path):
+    "A contrastive run records draw 0 under R other probe partitions; each draw's own partition is seeded and differs between draws."
+    from memo_nb.train import probe_partitions
+    cfg = resolved(TrainConfig(setup='simclr', lr=1e-3, **{**TINY, 'epochs': 1, 'probe_batch': 8}))
+    rec = load_records(train_run(cfg, tmp_path/'s', progress=False))
+    assert rec['mates'].shape == (2, 2, cfg.mate_partitions, 64) and rec['record_format'] == 2
+    orders, mates = probe_partitions(cfg, 64)
+    assert len(orders) == cfg.draws and not torch.equal(orders[0], orders[1]) and len(mates) == 4
+    assert 'mates' not in load_records(train_run(TrainConfig(setup='supervised', lr=0.05, **{**TINY, 'epochs': 1}), tmp_path/'c', progress=False))
