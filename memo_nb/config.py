@@ -18,7 +18,7 @@ from .setups import get_setup
 # %% auto 0
 __all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'validate', 'resolved',
            'check_sizes', 'copy_train_size', 'derive_seed', 'generator', 'RunData', 'run_data', 'membership_mask',
-           'copy_members', 'pick_device']
+           'distinct_in_sets', 'copy_members', 'pick_device']
 
 # %% ../nbs/04_config.ipynb
 @dataclass
@@ -166,13 +166,26 @@ def run_data(cfg:TrainConfig)->RunData:
     return RunData(train, true_labels, subset, probe, members)
 
 # %% ../nbs/04_config.ipynb
-def membership_mask(N:int, K:int, m:int, seed:int)->Tensor:
-    "[N, K] bool: probe object k is a training object of copy n; every column has m ones, rows differ by at most one."
+def membership_mask(N:int, K:int, m:int, seed:int, sweeps:int=20)->Tensor:
+    "[N, K] bool, a random balanced design: probe object k is a training object of exactly m copies, copies hold K*m/N objects within one."
     g = torch.Generator().manual_seed(seed)
-    start = (torch.arange(K)*m) % N                          # cyclic blocks of m copies: balanced rows and columns
+    start = (torch.arange(K)*m) % N                          # cyclic blocks of m copies: a start with the right row and column sums
     mask = torch.zeros(N, K, dtype=torch.bool)
     mask[(start[None] + torch.arange(m)[:, None]) % N, torch.arange(K)[None].expand(m, K)] = True
+    # Random 2x2 swaps (copy a in and b out of object i, the reverse for object j -> exchanged) keep every row and column sum and
+    # walk through the designs with those sums, so the in-sets of the objects become random instead of a few cyclic blocks.
+    steps = sweeps*N*K
+    a, b = torch.randint(0, N, (steps,), generator=g), torch.randint(0, N, (steps,), generator=g)
+    i, j = torch.randint(0, K, (steps,), generator=g), torch.randint(0, K, (steps,), generator=g)
+    mk = mask.numpy()
+    for a_, b_, i_, j_ in zip(a.tolist(), b.tolist(), i.tolist(), j.tolist()):
+        if mk[a_, i_] and not mk[b_, i_] and mk[b_, j_] and not mk[a_, j_]:
+            mk[a_, i_] = mk[b_, j_] = False; mk[b_, i_] = mk[a_, j_] = True
     return mask[torch.randperm(N, generator=g)][:, torch.randperm(K, generator=g)]
+
+def distinct_in_sets(mask:Tensor)->int:
+    "How many different sets of training copies the probe objects of a membership mask have."
+    return len({tuple(col.nonzero().squeeze(1).tolist()) for col in mask.T})
 
 def copy_members(cfg:TrainConfig, n:int, probe:Tensor)->Tensor:
     "[N, n] bool: the training images of each copy (its probe objects by the membership mask, then other images at random)."

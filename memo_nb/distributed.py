@@ -139,6 +139,8 @@ def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progres
     "One worker process: its shard of every setup; sends ('item', what it starts) and, on a failure, ('error', one line) through `pipe`."
     _exit_with_parent()
     faulthandler.enable()   # a crash inside a kernel (SIGSEGV, SIGABRT) still prints the Python stack to stderr
+    from tqdm import tqdm
+    tqdm.set_lock(threading.RLock())   # not tqdm's default multiprocessing lock: its semaphore would leak when a worker is stopped
     torch.set_num_threads(threads)
     try: train_items(cfgs, out, rank, world, progress, position=rank, on_item=lambda s, c: pipe.send(('item', f"{s}, {copies_label(c)}")))
     except BaseException as e:

@@ -96,3 +96,16 @@ def test_smoke_heldout_and_compare_command(tmp_path):
     assert (table[table.score != 'mem_se'].n == 64).all() and (table[table.score == 'mem_se'].n == 0).all()  # one copy in, one out: no se
     bad = run('compare', str(out), str(tmp_path/'missing.npy'))
     assert bad.returncode == 2 and 'missing.npy not found' in bad.stderr
+
+
+@pytest.mark.parametrize('N, m, K', [(8, 4, 256), (6, 3, 64), (4, 2, 1000), (30, 15, 1024)])
+def test_membership_design_is_balanced_and_random(N, m, K):
+    "Every probe object in exactly m copies, copies within one object of each other, and nearly min(K, C(N, m)) distinct in-sets."
+    from math import comb
+    from memo_nb.config import membership_mask, distinct_in_sets
+    mask = membership_mask(N, K, m, seed=0)
+    assert set(mask.sum(0).tolist()) == {m} and int(mask.sum(1).max() - mask.sum(1).min()) <= 1
+    # K draws from C(N, m) sets: the expected number of distinct ones, were the in-sets uniform and independent
+    expected = comb(N, m)*(1 - (1 - 1/comb(N, m))**K)
+    assert distinct_in_sets(mask) >= 0.9*expected, (distinct_in_sets(mask), expected)
+    assert torch.equal(mask, membership_mask(N, K, m, seed=0)) and not torch.equal(mask, membership_mask(N, K, m, seed=1))
