@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .records import first_epoch_above
-from .memorization import (view_bits, mean_r, spreads_at_level, SPREADS, detectable_sigma, binomial_mae, beta_probabilities)
+from .memorization import view_bits, spreads_at_level, SPREADS, detectable_sigma, binomial_mae, beta_probabilities
 
 # %% auto 0
 __all__ = ['VERDICTS', 'SPREAD_NAMES', 'PAPER_MAE', 'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'spread_statistics',
@@ -67,7 +66,7 @@ def compare(boot_a:np.ndarray, boot_b:np.ndarray, alpha:float=0.05)->dict:
     sd = d.std(ddof=1)
     # the normal approximation of the replicates: unlike their counts, it resolves p-values below 2/n_boot, which Holm needs
     p = float(2*norm.sf(abs(d.mean())/sd)) if sd > 0 else float(d.mean() == 0)
-    return {'direction': 'larger' if lo > 0 else 'smaller' if hi < 0 else 'unclear', 'ci': (lo, hi), 'p': float(p)}
+    return {'direction': 'larger' if lo > 0 else 'smaller' if hi < 0 else 'unclear', 'ci': (lo, hi), 'p': p}
 
 def holm(p_values, alpha:float=0.05)->list[bool]:
     "Holm's step-down rejections of a family of p-values at family-wise level `alpha`."

@@ -251,7 +251,8 @@ def spreads_at_level(bits:np.ndarray,   # [T+1, N, M, K] correctness bits of one
     if br is None: return None
     t0, t1, w = br
     est = lambda t: (spread_variances(bits[t]), spread_replicates(bits[t], n_boot, seed), spread_nulls(bits[t], n_perm, seed))
-    (v0, b0, n0), (v1, b1, n1) = est(t0), (est(t1) if t1 != t0 else est(t0))
+    (v0, b0, n0) = est(t0)
+    (v1, b1, n1) = est(t1) if t1 != t0 else (v0, b0, n0)   # read at one epoch: estimate it once
     var, boot, null = at_level(v0, v1, w), at_level(b0, b1, w), at_level(n0, n1, w)
     p = float(at_level(mean[t0], mean[t1], w))
     out = {'epochs': (t0, t1), 'weight': w, 'p0': p}

@@ -55,6 +55,11 @@ def _children(pid:int)->list[int]:
             if int(stat.rsplit(')', 1)[1].split()[1]) == pid: kids.append(int(d.name))
     return kids
 
+def _workers(pid:int)->list[int]:
+    "The training worker processes that the runner `pid` spawned (not multiprocessing's resource tracker), in pid order."
+    cmd = lambda p: (Path('/proc')/str(p)/'cmdline').read_text()
+    return sorted(p for p in _children(pid) if 'spawn_main' in cmd(p) and 'resource_tracker' not in cmd(p))
+
 def _alive(pid:int)->bool:
     try: return (Path('/proc')/str(pid)/'stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
     except OSError: return False
@@ -68,8 +73,7 @@ def test_workers_end_with_a_killed_runner(tmp_path):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not list((out/'train'/'simclr'/'shards').glob('copies_*/records/epoch_0001.npz')) and time.time() < deadline: time.sleep(0.2)
-    workers = [p for p in _children(job.pid) if 'spawn_main' in (Path('/proc')/str(p)/'cmdline').read_text()
-               and 'resource_tracker' not in (Path('/proc')/str(p)/'cmdline').read_text()]
+    workers = _workers(job.pid)
     assert len(workers) == 2, workers
     job.kill(); job.wait()
     deadline = time.time() + 15
@@ -85,8 +89,7 @@ def test_a_worker_killed_by_a_signal_is_named(tmp_path):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while len(list((out/'train'/'simclr'/'shards').glob('copies_*/records/epoch_0001.npz'))) < 2 and time.time() < deadline: time.sleep(0.2)
-    workers = sorted(p for p in _children(job.pid) if 'spawn_main' in (Path('/proc')/str(p)/'cmdline').read_text()
-                     and 'resource_tracker' not in (Path('/proc')/str(p)/'cmdline').read_text())
+    workers = _workers(job.pid)
     assert len(workers) == 2, workers
     os.kill(workers[1], signal.SIGSEGV)
     stdout, stderr = job.communicate(timeout=120)
