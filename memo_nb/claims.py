@@ -16,7 +16,7 @@ from .memorization import view_bits, spreads_at_level, SPREADS, detectable_sigma
 __all__ = ['VERDICTS', 'SPREAD_NAMES', 'PAPER_MAE', 'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'spread_statistics',
            'compare', 'holm', 'family_verdict', 'common_levels', 'reached_levels', 'claim_objects_differ',
            'claim_widest', 'claim_supervised_widest', 'claim_simclr_between', 'claim_augmentations_differ',
-           'study_claims', 'homogeneous_mae_curve', 'sigma_from_mae']
+           'study_claims', 'homogeneous_mae_curve', 'sigma_from_mae', 'paper_sigma', 'paper_vs_run']
 
 # %% ../nbs/05a_claims.ipynb
 VERDICTS = ('holds', 'does not hold', 'not detected', 'inconclusive')
@@ -247,3 +247,29 @@ def sigma_from_mae(mae:float, sigmas:np.ndarray, curve:np.ndarray)->list[float]:
         if d[i] == 0: out.append(float(sigmas[i]))
         elif d[i]*d[i + 1] < 0: out.append(float(np.interp(0, sorted([d[i], d[i + 1]]), [sigmas[i], sigmas[i + 1]] if d[i] < d[i + 1] else [sigmas[i + 1], sigmas[i]])))
     return out
+
+# %% ../nbs/05a_claims.ipynb
+def paper_sigma(mae:float, sigmas:np.ndarray, curve:np.ndarray)->str:
+    "A paper MAE as a σ: the largest crossing of the curve when the MAE is above the curve's value at σ = 0, else 'not distinguishable from 0'."
+    cross = sigma_from_mae(mae, sigmas, curve)
+    if mae > curve[0] and cross: return f'{cross[-1]:.3f}'
+    return 'not distinguishable from 0' + (f' (or {cross[-1]:.3f})' if cross else '')
+
+def _at(table:pd.DataFrame, setup:str, kind:str, level:float)->str:
+    r = table[(table.setup == setup) & (table.kind == kind) & np.isclose(table.level.astype(float), level)]
+    if r.empty: return 'level not reached'
+    r = r.iloc[0]
+    return f"{r.sigma:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f})" + (f", M={int(r.M)}" if kind == 'pooled' else '')
+
+def paper_vs_run(stats:dict, sigmas:np.ndarray|None=None, n_sim:int=4)->dict:
+    "The paper's MAE rows on the σ scale beside this run's pooled σ (its own M) and σ_obj: {'table', 'curves' {(level, M): MAE}, 'sigmas'}."
+    sigmas = np.r_[0, np.geomspace(0.01, 0.4, 16)] if sigmas is None else np.asarray(sigmas)
+    curves = {(l, M): homogeneous_mae_curve(l, sigmas, M=M, n_sim=n_sim) for l in PAPER_LEVELS for M in (PAPER_M, 1)}
+    t, rows = stats['table'], []
+    for i, l in enumerate(PAPER_LEVELS):
+        for s, maes in PAPER_MAE.items():
+            curve = curves[(l, 1 if s == 'random' else PAPER_M)]
+            rows.append({'setup': s, 'level': l, 'paper MAE': maes[i], 'MAE of no spread': round(float(curve[0]), 3),
+                         'paper σ': paper_sigma(maes[i], sigmas, curve), 'this run pooled σ (its M)': _at(t, s, 'pooled', l),
+                         'this run σ_obj': _at(t, s, 'object', l)})
+    return {'table': pd.DataFrame(rows), 'curves': curves, 'sigmas': sigmas}

@@ -16,9 +16,9 @@ from .models import HEADS
 from .setups import get_setup
 
 # %% auto 0
-__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'validate', 'resolved',
-           'check_sizes', 'copy_train_size', 'derive_seed', 'generator', 'RunData', 'run_data', 'membership_mask',
-           'distinct_in_sets', 'copy_members', 'pick_device']
+__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'kept_epochs', 'validate',
+           'resolved', 'check_sizes', 'copy_train_size', 'derive_seed', 'generator', 'RunData', 'run_data',
+           'membership_mask', 'distinct_in_sets', 'copy_members', 'pick_device']
 
 # %% ../nbs/04_config.ipynb
 @dataclass
@@ -52,9 +52,10 @@ class TrainConfig:
     compile: bool = False          # torch.compile the networks
     concurrent: int = 0            # copies trained together in one vmapped pass; 0 = auto (CUDA: as many as fit, CPU: 1)
     save_every: int = 1            # write the resumable state every k epochs
+    keep_weights: int = 0          # also keep every copy's weights at this many evenly spaced epochs (post-hoc analyses); 0 = final weights only
     deterministic: bool = False    # cudnn deterministic (else cudnn benchmark)
 
-RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'deterministic')
+RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'keep_weights', 'deterministic')
 
 def run_identity(cfg:TrainConfig)->dict:
     "The fields that define the run (all but RUNTIME_FIELDS): a folder holds one run of one identity."
@@ -78,13 +79,18 @@ def in_copies(cfg:TrainConfig)->int:
     "In how many of the N copies each probe object is a training object: round(subsample*N) (all N when subsample = 1)."
     return cfg.copies if cfg.subsample >= 1 else int(round(cfg.subsample*cfg.copies))
 
+def kept_epochs(cfg:TrainConfig)->list[int]:
+    "The epochs at which every copy's weights are kept: `keep_weights` evenly spaced epochs ending at the last (none when 0)."
+    n = min(cfg.keep_weights, cfg.epochs)
+    return sorted({round(cfg.epochs*i/n) for i in range(1, n + 1)}) if n else []
+
 def validate(cfg:TrainConfig):
     "Raise ValueError naming the first bad setting."
     setup = get_setup(cfg.setup)
     for name in ('copies', 'probe_size', 'draws', 'width', 'batch_size', 'probe_batch', 'save_every', 'proj_dim'):
         v = getattr(cfg, name)
         _check(_is_int(v, 1), f"{name} must be an integer >= 1, got {v!r}.")
-    for name, what in (('concurrent', '0 = auto'), ('epochs', ''), ('mate_partitions', '0 = none'), ('train_size', '0 = all'), ('schedule_epochs', '0 = the run\'s epochs')):
+    for name, what in (('concurrent', '0 = auto'), ('epochs', ''), ('mate_partitions', '0 = none'), ('keep_weights', '0 = final weights only'), ('train_size', '0 = all'), ('schedule_epochs', '0 = the run\'s epochs')):
         v = getattr(cfg, name)
         _check(_is_int(v, 0), f"{name} must be an integer >= 0{f' ({what})' if what else ''}, got {v!r}.")
     setup.objective.check(cfg)

@@ -13,9 +13,12 @@ from scipy import stats
 from .records import select_view
 
 # %% auto 0
-__all__ = ['per_copy_success', 'in_out', 'probe_chance', 'in_copy_records', 'analysis_records', 'forgetting_events',
-           'stays_learned_epoch', 'learning_scores', 'object_scores', 'spearman_matrix', 'read_scores',
-           'original_to_folder_order', 'spearman_ci', 'compare_scores']
+__all__ = ['SCORE_KINDS', 'per_copy_success', 'in_out', 'probe_chance', 'in_copy_records', 'analysis_records',
+           'forgetting_events', 'stays_learned_epoch', 'learning_scores', 'object_scores', 'spearman_matrix',
+           'read_scores', 'read_score_labels', 'in_dataset_order', 'original_to_folder_order', 'spearman_ci',
+           'compare_scores', 'normalised_gap', 'object_score', 'half_splits', 'spearman_brown',
+           'split_half_reliability', 'per_copy_values', 'score_reliabilities', 'corrected_correlation',
+           'score_agreement', 'class_difficulty']
 
 # %% ../nbs/05b_heldout.ipynb
 def per_copy_success(correct:np.ndarray, view:int=0)->np.ndarray:
@@ -119,15 +122,15 @@ def spearman_matrix(scores:dict[str, pd.DataFrame])->pd.DataFrame:
     return wide.corr(method='spearman')
 
 # %% ../nbs/05b_heldout.ipynb
-def read_scores(path:str|Path)->np.ndarray:
-    "A per-object score array from .npy, .npz (array 'scores') or .csv (index, score columns)."
+def read_scores(path:str|Path, key:str='scores')->np.ndarray:
+    "A per-object score array from .npy, .npz (the array `key`) or .csv (index, score columns)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"Score file {path} not found.")
     if path.suffix == '.npy': return np.load(path).astype(np.float64).ravel()
     if path.suffix == '.npz':
         with np.load(path) as z:
-            if 'scores' not in z.files: raise ValueError(f"{path} holds {', '.join(z.files)}; an array named 'scores' is needed.")
-            return z['scores'].astype(np.float64).ravel()
+            if key not in z.files: raise ValueError(f"{path} holds {', '.join(z.files)}; an array named {key!r} is needed (choose another with key=).")
+            return z[key].astype(np.float64).ravel()
     if path.suffix == '.csv':
         df = pd.read_csv(path, header=None)
         if not pd.api.types.is_numeric_dtype(df.iloc[:, 0]): df = df.iloc[1:].astype(float)  # a header row
@@ -137,6 +140,22 @@ def read_scores(path:str|Path)->np.ndarray:
         out = np.full(idx.max() + 1, np.nan); out[idx] = val
         return out
     raise ValueError(f"Unknown score file type {path.suffix!r}; allowed: .npy, .npz (array 'scores'), .csv (index, score).")
+
+def read_score_labels(path:str|Path, key:str='labels')->np.ndarray|None:
+    "The label sequence an .npz score file carries beside its scores (the array `key`), or None when it has none."
+    path = Path(path)
+    if path.suffix != '.npz': return None
+    with np.load(path) as z: return z[key].astype(np.int64).ravel() if key in z.files else None
+
+def in_dataset_order(scores:np.ndarray, labels:np.ndarray|None, dataset_labels:np.ndarray)->np.ndarray:
+    "Scores in the order of a dataset's training split, from the label sequence the file carries: the dataset's own order, or a class-folder tree's."
+    scores, dataset_labels = np.asarray(scores, np.float64), np.asarray(dataset_labels)
+    if len(scores) != len(dataset_labels):
+        raise ValueError(f"The score file has {len(scores)} entries, but the dataset's training split has {len(dataset_labels)} images.")
+    if labels is None or np.array_equal(labels, dataset_labels): return scores
+    if np.array_equal(np.sort(labels, kind='stable'), dataset_labels): return original_to_folder_order(scores, labels)
+    raise ValueError("The score file's label sequence is neither the dataset's nor, sorted by class, a class-folder tree's: "
+                     "the scores belong to another dataset or order.")
 
 def original_to_folder_order(scores:np.ndarray, labels:np.ndarray)->np.ndarray:
     "Scores in the original order -> the order of a class-folder tree (classes in label order, files numbered per class in original order)."
@@ -162,3 +181,116 @@ def compare_scores(scores:pd.DataFrame,  # `object_scores` of a run (index: data
         raise ValueError(f"The run's objects reach dataset index {scores.index.max()}, but the score file has {len(external)} entries.")
     ext = np.asarray(external, np.float64)[scores.index.to_numpy()]
     return pd.DataFrame([{'score': c, **spearman_ci(scores[c].to_numpy(np.float64), ext)} for c in scores.columns])
+
+# %% ../nbs/05b_heldout.ipynb
+def _masked_mean(y:np.ndarray, w:np.ndarray)->np.ndarray:
+    n = w.sum(0)
+    with np.errstate(invalid='ignore', divide='ignore'): return np.where(n > 0, (y*w).sum(0)/np.maximum(n, 1), np.nan)
+
+SCORE_KINDS = {  # per-copy values y [N, K], the in-copies and out-copies read for each object ([N, K] masks) -> [K]
+    'in': lambda y, i, o: _masked_mean(y, i),
+    'out': lambda y, i, o: _masked_mean(y, o),
+    'gap': lambda y, i, o: _masked_mean(y, i) - _masked_mean(y, o),
+    'alignment': lambda y, i, o: normalised_gap(_masked_mean(y, o), _masked_mean(y, i)),
+}
+
+def normalised_gap(d_out:np.ndarray, d_in:np.ndarray)->np.ndarray:
+    "(d_out − d_in)/(d_out + d_in): SSLMem's normalisation of an alignment gap to [−1, 1] (NaN where both distances are 0)."
+    with np.errstate(invalid='ignore', divide='ignore'): return (d_out - d_in)/(d_out + d_in)
+
+def object_score(y:np.ndarray, membership:np.ndarray|None, kind:str)->np.ndarray:
+    "A per-object score [K] of kind `kind` (SCORE_KINDS) from per-copy values y [N, K], over all copies without a design."
+    if kind not in SCORE_KINDS: raise ValueError(f"Unknown score kind {kind!r}; allowed: {', '.join(SCORE_KINDS)}.")
+    m = np.ones(y.shape, bool) if membership is None else np.asarray(membership, bool)
+    return SCORE_KINDS[kind](np.asarray(y, np.float64), m, ~m)
+
+def half_splits(membership:np.ndarray, n_splits:int=20, seed:int=0)->list[tuple[np.ndarray, np.ndarray]]:
+    "Random halves (A, B) of every object's copies, its in-copies and its out-copies split separately: [N, K] masks; A takes the smaller half."
+    m = np.asarray(membership, bool)
+    rng, out = np.random.default_rng(seed), []
+    for _ in range(n_splits):
+        key, A = rng.random(m.shape), np.zeros_like(m)
+        for group in (m, ~m):
+            rank = np.where(group, key, np.inf).argsort(0, kind='stable').argsort(0, kind='stable')   # rank among the object's copies of this group
+            A |= group & (rank < group.sum(0)//2)
+        out.append((A, ~A))
+    return out
+
+def spearman_brown(r:float, factor:float=2.)->float:
+    "The reliability of a score from `factor` times as many copies as one with reliability r; 0 for r <= 0 (no signal to step up)."
+    return factor*r/(1 + (factor - 1)*r) if r > 0 else 0.
+
+def split_half_reliability(y:np.ndarray,                # [N, K] per-copy values
+                           membership:np.ndarray|None,  # [N, K] bool in-copies, or None: every copy trained on every object
+                           kind:str='in', n_splits:int=20, seed:int=0, level:float=0.95)->dict:
+    "Split-half reliability of a per-object score, stepped up to all copies (Spearman–Brown), with its interval and half correlation."
+    y = np.asarray(y, np.float64)
+    m = np.ones(y.shape, bool) if membership is None else np.asarray(membership, bool)
+    needs = {'in': [m], 'out': [~m], 'gap': [m, ~m], 'alignment': [m, ~m]}[kind]
+    if min(g.sum(0).min() for g in needs) < 2:
+        return {'reliability': np.nan, 'ci_low': np.nan, 'ci_high': np.nan, 'half_r': np.nan, 'n': 0,
+                'note': 'fewer than 2 copies on a side of some object: no halves to compare'}
+    rs = []
+    for A, B in half_splits(m, n_splits, seed):
+        a, b = (SCORE_KINDS[kind](y, H & m, H & ~m) for H in (A, B))
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() > 3 and a[ok].std() > 0 and b[ok].std() > 0: rs.append(np.corrcoef(a[ok], b[ok])[0, 1])
+    if not rs:
+        return {'reliability': np.nan, 'ci_low': np.nan, 'ci_high': np.nan, 'half_r': np.nan, 'n': int(y.shape[1]),
+                'note': 'the score does not vary across objects'}
+    r, n = float(np.mean(rs)), y.shape[1]
+    z, half = np.arctanh(np.clip(r, -0.999999, 0.999999)), stats.norm.ppf(0.5 + level/2)/np.sqrt(max(n - 3, 1))
+    return {'reliability': spearman_brown(r), 'ci_low': spearman_brown(float(np.tanh(z - half))), 'ci_high': spearman_brown(float(np.tanh(z + half))),
+            'half_r': r, 'n': int(n), 'note': ''}
+
+# %% ../nbs/05b_heldout.ipynb
+def per_copy_values(rec:dict, epoch:int|None=None, view:int=0)->dict[str, np.ndarray]:
+    "Per-copy values [N, K] behind every per-object score of a run at `epoch`: success (r, r_in, r_out, mem) and the learning scores."
+    c = rec['correct']
+    t = len(c) - 1 if epoch is None else epoch
+    b = select_view(c, view)
+    return {'success': per_copy_success(c, view)[t], 'forgetting': forgetting_events(c, view).mean(1),
+            'never_learned': (~b[1:].any(0)).mean(1), 'mean_success': b[1:].mean(0).mean(1),
+            'stays_learned': stays_learned_epoch(c, view).astype(float).mean(1)}
+
+def score_reliabilities(rec:dict, epoch:int|None=None, n_splits:int=20, seed:int=0)->pd.DataFrame:
+    "Split-half reliability (stepped up) of every per-object score of `object_scores`, from the same records."
+    v, m = per_copy_values(rec, epoch), rec.get('membership')
+    which = [('r', 'success', None, 'in')]
+    if m is not None: which += [('r_in', 'success', m, 'in'), ('r_out', 'success', m, 'out'), ('mem', 'success', m, 'gap')]
+    which += [(k, k, m, 'in') for k in ('forgetting', 'never_learned', 'mean_success', 'stays_learned')]
+    return pd.DataFrame([{'score': name, **split_half_reliability(v[src], mm, kind, n_splits, seed)} for name, src, mm, kind in which])
+
+def corrected_correlation(x:np.ndarray, y:np.ndarray, rel_x:float, rel_y:float=1., level:float=0.95)->dict:
+    "Spearman's rho of x and y with its interval, and the same corrected for the scores' reliabilities (rho / sqrt(rel_x rel_y))."
+    r = spearman_ci(np.asarray(x, np.float64), np.asarray(y, np.float64), level)
+    ok = np.isfinite(rel_x) and np.isfinite(rel_y) and rel_x > 0 and rel_y > 0
+    f = 1/np.sqrt(rel_x*rel_y) if ok else np.nan
+    return {**r, 'rho_corrected': float(np.clip(r['rho']*f, -1, 1)), 'ci_low_corrected': float(np.clip(r['ci_low']*f, -1, 1)),
+            'ci_high_corrected': float(np.clip(r['ci_high']*f, -1, 1))}
+
+# %% ../nbs/05b_heldout.ipynb
+def score_agreement(scores:dict[str, pd.DataFrame],           # {setup: object_scores}
+                    reliabilities:dict[str, pd.DataFrame],    # {setup: a table with columns score, reliability}
+                    external:np.ndarray,                      # one score per training image, in the dataset's order
+                    columns=('r_out', 'r_in', 'mem'))->pd.DataFrame:
+    "Spearman agreement of chosen scores of every setup with an external score: rho, n, 95% interval, reliability and the corrected values."
+    rows = []
+    for s, df in scores.items():
+        rel = reliabilities[s].set_index('score')['reliability']
+        ext = np.asarray(external, np.float64)[df.index.to_numpy()]
+        rows += [{'setup': s, 'score': c, **corrected_correlation(df[c].to_numpy(np.float64), ext, float(rel.get(c, np.nan))),
+                  'reliability': float(rel.get(c, np.nan))} for c in columns if c in df]
+    return pd.DataFrame(rows)
+
+def class_difficulty(scores:dict[str, pd.DataFrame], labels:np.ndarray, classes:list[str], external:np.ndarray,
+                     column:str='r_out', name:str='C-score')->pd.DataFrame:
+    "Per class of the probe objects: the mean external score and every setup's mean `column`, ordered by the external score."
+    first = next(iter(scores.values()))
+    lab = pd.Series(np.asarray(labels), index=first.index)
+    out = pd.DataFrame({'class': [classes[k] for k in range(len(classes))]})
+    idx = first.index.to_numpy()
+    out[f'mean {name}'] = pd.Series(np.asarray(external, np.float64)[idx]).groupby(lab.to_numpy()).mean().reindex(range(len(classes))).to_numpy()
+    for s, df in scores.items():
+        if column in df: out[f'{s} {column}'] = df[column].groupby(lab.reindex(df.index).to_numpy()).mean().reindex(range(len(classes))).to_numpy()
+    return out.sort_values(f'mean {name}').reset_index(drop=True)

@@ -11,11 +11,12 @@ from scipy import stats
 from .records import select_view, first_epoch_above
 
 # %% auto 0
-__all__ = ['SPREADS', 'view_bits', 'r_tilde', 'r_t', 'mean_r', 'matched_epoch', 'binomial_chi2', 'binomial_mae',
-           'latent_variance', 'latent_spread', 'beta_probabilities', 'simulate_bits', 'permute_objects',
-           'permutation_null', 'null_floor', 'augmentation_variance', 'augmentation_spread', 'spread_variances',
-           'spread_replicates', 'spread_nulls', 'power_curve', 'detectable_sigma', 'level_bracket', 'at_level',
-           'spreads_at_level', 'batch_mate_spread', 'binomial_table', 'spread_points', 'classwise_r']
+__all__ = ['PAPER_ALIGNMENT_EPOCHS', 'SPREADS', 'view_bits', 'r_tilde', 'r_t', 'mean_r', 'matched_epoch', 'alignment_epochs',
+           'epoch_alignment', 'binomial_chi2', 'binomial_mae', 'latent_variance', 'latent_spread', 'beta_probabilities',
+           'simulate_bits', 'permute_objects', 'permutation_null', 'null_floor', 'augmentation_variance',
+           'augmentation_spread', 'spread_variances', 'spread_replicates', 'spread_nulls', 'power_curve',
+           'detectable_sigma', 'level_bracket', 'at_level', 'spreads_at_level', 'batch_mate_spread', 'binomial_table',
+           'spread_points', 'classwise_r']
 
 # %% ../nbs/05_memorization.ipynb
 def view_bits(correct:np.ndarray, view:int=0)->np.ndarray:
@@ -38,6 +39,27 @@ def mean_r(correct:np.ndarray, view:int=0)->np.ndarray:
 def matched_epoch(mean_a:np.ndarray, t_a:int, mean_b:np.ndarray)->int:
     "argmin_t |mean_a[t_a] - mean_b[t]|."
     return int(np.argmin(np.abs(np.asarray(mean_b) - mean_a[t_a])))
+
+# %% ../nbs/05_memorization.ipynb
+PAPER_ALIGNMENT_EPOCHS = (1, 5, 10, 25, 50, 200)  # of the paper's 200 SimCLR epochs
+
+def alignment_epochs(mean_ref:np.ndarray, untrained:float=0.)->list[int]:
+    "The reference setup's epochs in proportion to the paper's alignment epochs, keeping those whose mean r_t is above `untrained`."
+    T = len(mean_ref) - 1
+    keep = sorted(t for t in {max(1, round(e*T/200)) for e in PAPER_ALIGNMENT_EPOCHS} if t <= T and mean_ref[t] > untrained)
+    return keep or [T]
+
+def epoch_alignment(means:dict[str, np.ndarray], ref:str)->pd.DataFrame:
+    "Every other setup at the epoch whose mean r_t is closest to the reference's at each of its alignment epochs, with the gap."
+    others = [s for s in means if s != ref]
+    untrained = max([means[s][0] for s in others], default=0.)
+    rows = []
+    for t in alignment_epochs(means[ref], untrained):
+        for s in others:
+            tb = matched_epoch(means[ref], t, means[s])
+            rows.append({'reference_epoch': t, 'setup': s, 'matched_epoch': tb, 'mean_r_reference': float(means[ref][t]),
+                         'mean_r_matched': float(means[s][tb]), 'abs_difference': float(abs(means[ref][t] - means[s][tb]))})
+    return pd.DataFrame(rows, columns=['reference_epoch', 'setup', 'matched_epoch', 'mean_r_reference', 'mean_r_matched', 'abs_difference'])
 
 # %% ../nbs/05_memorization.ipynb
 def _merge_small_bins(obs:np.ndarray, exp:np.ndarray, min_expected:float=5.)->tuple[np.ndarray, np.ndarray]:

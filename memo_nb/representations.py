@@ -30,13 +30,13 @@ def extract_features(net:nn.Module, setup:str, images:Tensor, batch:int=1024)->T
                       for i in range(0, len(images), batch)])
 
 # %% ../nbs/07_representations.ipynb
-def trained_network(run, copy:int, n_classes:int, device='cpu')->nn.Module:
-    "The final network of copy `copy` of the run folder `run` (its setup, width and head from the run's configuration), in eval mode."
+def trained_network(run, copy:int, n_classes:int, device='cpu', epoch:int|None=None)->nn.Module:
+    "The final network of copy `copy` of the run folder `run` (or its weights kept after `epoch`), with the run's setup, width and head, in eval mode."
     from memo_nb.records import run_config
     from memo_nb.train import weights_path
     c = run_config(run)
     net = get_setup(c['setup']).network(n_classes, c['width'], c['head'], c['proj_dim'])
-    net.load_state_dict(torch.load(weights_path(run, copy), map_location='cpu', weights_only=True))
+    net.load_state_dict(torch.load(weights_path(run, copy, epoch), map_location='cpu', weights_only=True))
     return net.to(device).eval()
 
 # %% ../nbs/07_representations.ipynb

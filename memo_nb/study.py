@@ -14,14 +14,15 @@ from .config import TrainConfig, resolved, check_sizes, in_copies, config_from_d
 from .train import run_config_changes
 from .convcheck import machine_summary, machine_line, check_this_cpu
 from .distributed import rank_info, start_ranks, stop_ranks, train_items, join_items, train_in_workers, default_workers, TrainingError
+import numpy as np
 import pandas as pd
 
 # %% auto 0
 __all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
-           'REPO', 'PUBLISHED', 'parse_overrides', 'study_configs', 'check_output_folder', 'check_study', 'StudyError',
-           'run_notebook', 'prepare_study', 'run_study', 'execute_study', 'study_scale', 'StudyOutputs',
-           'read_manifest', 'scale_caveat', 'write_report', 'report_html', 'compare_study', 'relative_paths',
-           'absolute_paths', 'publish', 'main']
+           'REPO', 'PUBLISHED', 'parse_overrides', 'check_score_file', 'score_file_size', 'study_configs',
+           'check_output_folder', 'check_study', 'StudyError', 'run_notebook', 'prepare_study', 'run_study',
+           'execute_study', 'study_scale', 'StudyOutputs', 'read_manifest', 'scale_caveat', 'write_report',
+           'report_html', 'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -37,7 +38,7 @@ PROFILES = {
     'heldout': dict(dataset='cifar10', train_size=1000, copies=8, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32,
                     probe_batch=8, lr=0.05,
                     simclr=dict(epochs=180, lr=1e-3, temperature=0.1), supervised=dict(epochs=40), random=dict(epochs=25),
-                    random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=250, optimizer='adam', lr=3e-3)),
+                    random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=250, optimizer='adam', lr=3e-3), keep_weights=20),
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
                   lr=3e-4, amp=True, save_every=10,
                   **{name: dict(epochs=s.paper_epochs) for name, s in SETUPS.items() if s.paper_epochs},
@@ -49,6 +50,7 @@ STUDY_PARAMS = {
     'probe_epochs': 10,           # linear-probe epochs (the thesis's 10 on 50,000 images; small sets need more)
     'am_steps': 1000,             # activation-maximisation iterations (step 1)
     'tsne_fraction': 0.25,        # share of the training set shown by t-SNE
+    'cscores': '',                # published per-object scores (.npz with `scores`, `labels`) for the held-out report; '' = none
 }
 PROFILE_PARAMS = {'smoke': dict(probe_epochs=5, am_steps=5), 'quick': dict(probe_epochs=100, am_steps=50),
                   'cpu': dict(probe_epochs=100, am_steps=200), 'heldout': dict(probe_epochs=100, am_steps=200), 'paper': {}}
@@ -77,6 +79,7 @@ def _parse_value(key:str, text:str):
     if key == 'tsne_fraction':
         if not (isinstance(v, (int, float)) and 0 < v <= 1): raise ValueError(f"tsne_fraction must be a number in (0, 1], got {text!r}.")
         return float(v)
+    if key == 'cscores': return text
     t = _FIELD_TYPES[key]
     if 'float' in t and isinstance(v, int) and not isinstance(v, bool): v = float(v)
     ok = ((t.startswith('int') and isinstance(v, int) and not isinstance(v, bool)) or (t.startswith('bool') and isinstance(v, bool))
@@ -100,6 +103,20 @@ def parse_overrides(items:list[str])->list[tuple[str|None, str, object]]:
     return out
 
 # %% ../nbs/06_study.ipynb
+def check_score_file(path:str)->str:
+    "The absolute path of a published score file (.npz with an array `scores`), or '' for none; ValueError naming what is wrong."
+    if not path: return ''
+    p = Path(path).expanduser().resolve()
+    if not p.is_file(): raise ValueError(f"cscores={path!r}: no such file (give an .npz with arrays 'scores' and 'labels', e.g. published C-scores).")
+    if p.suffix != '.npz': raise ValueError(f"cscores={path!r}: an .npz file with arrays 'scores' and 'labels' is needed, not {p.suffix or 'a file without suffix'}.")
+    with np.load(p) as z:
+        if 'scores' not in z.files: raise ValueError(f"cscores={path!r} holds {', '.join(z.files)}; an array named 'scores' is needed.")
+    return str(p)
+
+def score_file_size(path:str)->int:
+    "How many images a checked score file scores."
+    with np.load(path) as z: return len(z['scores'])
+
 def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)->tuple[dict[str, TrainConfig], dict]:
     "Validated training configurations of the study's setups, and the study parameters."
     if profile not in PROFILES: raise ValueError(f"Unknown profile {profile!r}; allowed: {', '.join(PROFILES)}.")
@@ -107,6 +124,7 @@ def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)-
     for _, name, value in overrides or []:
         if name in STUDY_PARAMS: params[name] = value
     params['setups'] = tuple(params['setups'] or SETUPS)
+    params['cscores'] = check_score_file(params['cscores'])
     common = {k: v for k, v in PROFILES[profile].items() if k not in SETUPS}
     per_setup = {s: {**common, **PROFILES[profile].get(s, {}), **({'dataset': dataset} if dataset else {})} for s in params['setups']}
     for setup, name, value in overrides or []:
@@ -127,7 +145,7 @@ def check_output_folder(out:Path):
     except OSError as e:
         raise ValueError(f"Cannot write to the output folder {out}: {e.strerror or e}.") from None
 
-def check_study(cfgs:dict[str, TrainConfig], out:Path):
+def check_study(cfgs:dict[str, TrainConfig], out:Path, params:dict|None=None):
     "Raise ValueError, in one line, for anything that would stop the study after it started."
     sizes = {}
     for cfg in cfgs.values():
@@ -135,6 +153,10 @@ def check_study(cfgs:dict[str, TrainConfig], out:Path):
             try: sizes[cfg.dataset] = len(load_dataset(cfg.dataset, 'train'))
             except (FileNotFoundError, ValueError) as e: raise ValueError(f"Dataset {cfg.dataset!r}: {e}") from None
         check_sizes(cfg, sizes[cfg.dataset])
+    if params and params.get('cscores'):
+        n, (name, size) = score_file_size(params['cscores']), next(iter(sizes.items()))
+        if n != size: raise ValueError(f"cscores={Path(params['cscores']).name} scores {n} images, but {name}'s training split has {size}: "
+                                       f"give the score file of the study's dataset.")
     check_output_folder(out)
     for s, cfg in cfgs.items():
         for run in [out/'train'/s, *sorted((out/'train'/s/'shards').glob('copies_*'))]:  # the run, and shards of a torchrun job
@@ -181,7 +203,7 @@ def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, ov
     "Every check and no work: the validated configurations, the study parameters and the checked output folder."
     cfgs, params = study_configs(profile, dataset, overrides)
     out = Path(out or Path('runs')/profile).resolve()
-    check_study(cfgs, out)
+    check_study(cfgs, out, params)
     return cfgs, params, out
 
 def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None, progress:bool=True,
@@ -222,7 +244,7 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
         _notebook(ANALYSIS_NB, out, 'memorization', {'study_dir': str(out), 'levels': list(params['levels'])})
         _notebook(REPRESENTATION_NB, out, 'representations',
                   {'study_dir': str(out), **{k: params[k] for k in ('probe_epochs', 'am_steps', 'tsne_fraction')}})
-        if any(c.subsample < 1 for c in cfgs.values()): _notebook(HELDOUT_NB, out, 'heldout', {'study_dir': str(out)})
+        if any(c.subsample < 1 for c in cfgs.values()): _notebook(HELDOUT_NB, out, 'heldout', {'study_dir': str(out), 'cscores': params['cscores']})
         write_report(out)
         print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
         return out
@@ -327,16 +349,19 @@ def report_html(markdown_text:str, title:str)->str:
             f"<style>{_CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
 
 # %% ../nbs/06_study.ipynb
-def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|None=None, epoch:int|None=None)->pd.DataFrame:
-    "Spearman agreement of every per-object score of every setup of `study` with an external score file."
+def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|None=None, epoch:int|None=None,
+                  key:str='scores', labels_key:str='labels')->pd.DataFrame:
+    "Spearman agreement of every per-object score of every setup of `study` with an external score file (its own label sequence places it)."
     from memo_nb.records import load_records
-    from memo_nb.heldout import read_scores, original_to_folder_order, object_scores, compare_scores
+    from memo_nb.heldout import read_scores, read_score_labels, in_dataset_order, object_scores, compare_scores
     study = Path(study)
     if not (study/'study.json').exists(): raise FileNotFoundError(f"{study} is not a study folder (no study.json); give the --out folder of a memo-nb run.")
-    external = read_scores(scores_path)
-    if labels_path is not None: external = original_to_folder_order(external, read_scores(labels_path))
+    external = read_scores(scores_path, key)
+    labels = read_scores(labels_path).astype(np.int64) if labels_path is not None else read_score_labels(scores_path, labels_key)
+    configs = json.loads((study/'study.json').read_text())['configs']
+    if labels is not None: external = in_dataset_order(external, labels, load_dataset(next(iter(configs.values()))['dataset'], 'train').labels.numpy())
     rows = []
-    for s in json.loads((study/'study.json').read_text())['configs']:
+    for s in configs:
         if not (study/'train'/s/'records').exists(): continue
         rows.append(compare_scores(object_scores(load_records(study/'train'/s), epoch), external).assign(setup=s))
     if not rows: raise FileNotFoundError(f"{study} holds no training records yet.")
@@ -426,8 +451,10 @@ def main(argv:list[str]|None=None):
     r.add_argument('--workers', type=int, help='training processes on this machine (default: one per core on a CPU, 1 on a GPU)')
     c = sub.add_parser('compare', help='Spearman agreement of every per-object score of a study with an external score file')
     c.add_argument('run', help='a study folder (the --out of memo-nb run)')
-    c.add_argument('scores', help=".npy, .npz (array 'scores') or .csv (index, score): one score per training image")
-    c.add_argument('--labels', help='original labels (.npy/.npz/.csv) when the scores are in the original order of a class-folder tree')
+    c.add_argument('scores', help=".npy, .npz (array 'scores', and 'labels' placing them) or .csv (index, score): one score per training image")
+    c.add_argument('--labels', help="the label sequence of the scores' order (.npy/.npz/.csv), for a file that does not carry one")
+    c.add_argument('--key', default='scores', help="the .npz array to read (default 'scores')")
+    c.add_argument('--labels-key', default='labels', help="the .npz array holding the label sequence (default 'labels')")
     c.add_argument('--epoch', type=int, help='epoch of the scores (default: the last)')
     pb = sub.add_parser('publish', help='copy a study\'s report, figures, tables and executed notebooks into results/NAME, paths made relative')
     pb.add_argument('run', help='a finished study folder')
@@ -449,7 +476,7 @@ def main(argv:list[str]|None=None):
         except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")
         return
     if a.command == 'compare':
-        try: table = compare_study(a.run, a.scores, a.labels, a.epoch)
+        try: table = compare_study(a.run, a.scores, a.labels, a.epoch, a.key, a.labels_key)
         except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")
         print(table.to_markdown(index=False, floatfmt='.3f'))
         print(f"[memo-nb] saved {Path(a.run)/('compare_' + Path(a.scores).stem + '.csv')}")

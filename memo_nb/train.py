@@ -14,14 +14,14 @@ from torch import Tensor
 
 from .data import ImageSet, atomic_write
 from .setups import get_setup
-from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device
+from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format
 from .records import save_epoch_records, save_probe, damaged_records, select_view, RECORD_FORMAT, record_format
 
 # %% auto 0
 __all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_epoch', 'tune_cpu_allocator',
-           'run_config_changes', 'check_run_folder', 'weights_path', 'is_finished', 'restore', 'save_state',
-           'save_weights', 'copies_label', 'train_run']
+           'run_config_changes', 'check_run_folder', 'weights_path', 'kept_weight_epochs', 'is_finished', 'restore',
+           'save_state', 'save_weights', 'copies_label', 'train_run']
 
 # %% ../nbs/04b_train.ipynb
 def probe_views(cfg:TrainConfig, images:Tensor)->list[tuple[Tensor, ...]]:
@@ -119,7 +119,13 @@ def check_run_folder(run:Path, cfg:TrainConfig):
                          f"Resume it with its own settings, or use another output folder.")
     if not (run/'config.json').exists(): atomic_write(run/'config.json', lambda f: f.write(json.dumps({**asdict(cfg), 'record_format': RECORD_FORMAT}, indent=1).encode()))
 
-def weights_path(run:Path, copy:int)->Path: return Path(run)/'weights'/f'copy_{copy:02d}.pt'
+def weights_path(run:Path, copy:int, epoch:int|None=None)->Path:
+    "Where a copy's final weights are (or, with `epoch`, its weights kept after that epoch: `TrainConfig.keep_weights`)."
+    return Path(run)/'weights'/('' if epoch is None else f'epoch_{epoch:04d}')/f'copy_{copy:02d}.pt'
+
+def kept_weight_epochs(run:Path)->list[int]:
+    "The epochs of `run` whose weights were kept."
+    return sorted(int(p.name.split('_')[1]) for p in (Path(run)/'weights').glob('epoch_*') if p.is_dir())
 
 def _readable_zip(path:Path)->bool:
     try:
@@ -160,11 +166,11 @@ def save_state(run:Path, epoch:int, groups:list[CopyGroup]):
     atomic_write(run/'state.pt', lambda f: torch.save({'epoch': epoch, 'indices': [i for g in groups for i in g.indices],
                                                        'copies': [s for g in groups for s in g.state()]}, f))
 
-def save_weights(run:Path, groups:list[CopyGroup]):
-    "Write each copy's final weights, then drop the resumable state."
+def save_weights(run:Path, groups:list[CopyGroup], epoch:int|None=None):
+    "Write each copy's final weights and drop the resumable state; or, with `epoch`, keep its weights after that epoch."
     for g in groups:
-        for j, i in enumerate(g.indices): atomic_write(weights_path(run, i), lambda f: torch.save(g.network_state(j), f))
-    (run/'state.pt').unlink(missing_ok=True)
+        for j, i in enumerate(g.indices): atomic_write(weights_path(run, i, epoch), lambda f: torch.save(g.network_state(j), f))
+    if epoch is None: (run/'state.pt').unlink(missing_ok=True)
 
 # %% ../nbs/04b_train.ipynb
 def copies_label(copies:range)->str:
@@ -196,6 +202,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
+    keep = set(kept_epochs(cfg))
     label = f"{cfg.copies} copies" if copies is None else f"{copies_label(copies)} of {cfg.copies}"
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
                total=cfg.epochs + 1, dynamic_ncols=True, position=position)
@@ -208,6 +215,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
         correct = torch.cat(cs)
         save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs, None if ms[0] is None else torch.cat(ms))
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", mean_r=f"{select_view(correct, ndim=4).float().mean():.3f}")
+        if epoch in keep: save_weights(run, groups, epoch)
         if epoch == cfg.epochs or (epoch > 0 and epoch % cfg.save_every == 0): save_state(run, epoch, groups)
         if stop_after is not None and epoch >= stop_after: return run
     save_weights(run, groups)

@@ -15,6 +15,15 @@ def cifar_jpeg():
     return path
 
 
+@pytest.fixture(scope='session')
+def cscores_file():
+    "The published CIFAR-10 C-score file named by $MEMO_NB_CSCORES (the test skips where it is unset)."
+    path = os.environ.get('MEMO_NB_CSCORES')
+    if not path: pytest.skip('needs the published CIFAR-10 C-scores: set MEMO_NB_CSCORES to cifar10-cscores-orig-order.npz')
+    if not Path(path).is_file(): pytest.fail(f'MEMO_NB_CSCORES={path} is not a file')
+    return Path(path).expanduser().resolve()
+
+
 @pytest.fixture
 def data_root(tmp_path, monkeypatch):
     "A private data root, so that tests never touch the user's cache; `cifar10` means torchvision's files in it."

@@ -80,9 +80,15 @@ def test_smoke_heldout_and_compare_command(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
     res = run('run', 'smoke', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'setups=random,supervised', '-p', 'epochs=2')
     assert res.returncode == 0, res.stderr[-3000:]
-    for name in ('fig_h1_in_out', 'fig_h2_mem_distribution', 'fig_h3_memorized', 'fig_h4_spearman'): assert (out/f'{name}.png').exists()
+    for name in ('fig_h1_in_out', 'fig_h2_mem_distribution', 'fig_h3_memorized', 'fig_h4_spearman', 'fig_h5_alignment_layers',
+                 'fig_h6_retrieval_batches'): assert (out/f'{name}.png').exists(), name
     report = (out/'REPORT.md').read_text()
-    assert (out/'table_heldout.md').read_text() in report and (out/'table_mem_agreement.md').read_text() in report
+    for t in ('table_heldout', 'table_mem_agreement', 'table_reliability', 'table_alignment_score', 'table_retrieval_batches'):
+        assert (out/f'{t}.md').read_text() in report, t
+    rel = pd.read_csv(out/'table_reliability.csv')   # one copy in and one out per object: no halves, so no reliability, and said so
+    assert rel[rel.score.isin(['r_in', 'r_out', 'mem'])].reliability.isna().all() and rel.note.str.contains('fewer than 2 copies').any()
+    retr = pd.read_csv(out/'table_retrieval_batches.csv')
+    assert set(retr['probe batch']) == {8, 32, 64} and set(retr.layer) == {'pooled'}   # smoke: 64 probe objects; classifiers have no projection
     probe = np.load(out/'train'/'random'/'probe.npz')
     assert (probe['membership'].sum(0) == 1).all()  # smoke has 2 copies: each probe object in exactly one
     claims = json.loads((out/'claims.json').read_text())  # one training copy per object: the main analyses pool, and say so
@@ -109,3 +115,32 @@ def test_membership_design_is_balanced_and_random(N, m, K):
     expected = comb(N, m)*(1 - (1 - 1/comb(N, m))**K)
     assert distinct_in_sets(mask) >= 0.9*expected, (distinct_in_sets(mask), expected)
     assert torch.equal(mask, membership_mask(N, K, m, seed=0)) and not torch.equal(mask, membership_mask(N, K, m, seed=1))
+
+
+def test_heldout_report_agrees_with_published_cscores(cifar_jpeg, cscores_file, tmp_path):
+    "A small held-out study over the CIFAR-10 tree: the report's C-score table has supervised r_out with an interval, and memo-nb compare reads the file's own labels."
+    out = tmp_path/'c'
+    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
+    res = run('run', 'smoke', '--dataset', f'folder:{cifar_jpeg}', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'copies=4',
+              '-p', 'setups=supervised', '-p', 'epochs=2', '-p', 'keep_weights=1', '-p', f'cscores={cscores_file}')
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = pd.read_csv(out/'table_cscore_agreement.csv').set_index('score')
+    row = table.loc['r_out']
+    assert row.n == 64 and row.ci_low < row.rho < row.ci_high and -1 <= row.ci_low and row.ci_high <= 1
+    classes = pd.read_csv(out/'table_cscore_classes.csv')
+    assert len(classes) == 10 and classes['mean C-score'].is_monotonic_increasing
+    assert str(cscores_file.parent) not in (out/'REPORT.md').read_text()   # the report names the file, not where it lies
+    res = run('compare', str(out), str(cscores_file))   # no --labels: the file's own label sequence places the scores on the tree
+    assert res.returncode == 0, res.stderr[-2000:]
+    direct = pd.read_csv(out/f'compare_{cscores_file.stem}.csv').set_index('score')
+    assert direct.loc['r_out', 'n'] == 64 and abs(direct.loc['r_out', 'rho'] - row.rho) < 1e-9
+
+
+def test_published_cscores_land_on_the_right_tree_files(cifar_jpeg, cscores_file):
+    "The published C-scores, placed by their own labels on the CIFAR-10 tree, have the class means the authors report (cat hardest, automobile easiest)."
+    from memo_nb.heldout import read_score_labels, in_dataset_order
+    tree = load_dataset(f'folder:{cifar_jpeg}', 'train')
+    scores = in_dataset_order(read_scores(cscores_file), read_score_labels(cscores_file), tree.labels.numpy())
+    means = pd.Series(scores).groupby(tree.labels.numpy()).mean()
+    assert tree.classes[int(means.idxmin())] == 'cat' and tree.classes[int(means.idxmax())] == 'automobile'
+    assert abs(means[tree.classes.index('cat')] - 0.666) < 0.001 and abs(scores.mean() - 0.764) < 0.001

@@ -1,6 +1,7 @@
 "The study runner end to end: `memo-nb run smoke` through papermill, and its command-line errors."
 import dataclasses, json, re, subprocess, sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -115,6 +116,8 @@ def test_rerun_skips_finished_training(smoke_run):
     (['run', 'smoke', '-p', 'probe_size=300'], "probe_size 300 is larger than the training set (200 images)"),
     (['run', 'smoke', '-p', 'batch_size=256'], "batch_size 256 is larger than the training set (200 images)"),
     (['run', 'smoke', '-p', 'train_size=5000'], "train_size 5000 is larger than the training split of 'digits' (1437 images)"),
+    (['run', 'smoke', '-p', 'cscores=nowhere.npz'], "cscores='nowhere.npz': no such file"),
+    (['run', 'smoke', '-p', f'cscores={ROOT/"README.md"}'], "an .npz file with arrays 'scores' and 'labels' is needed, not .md"),
 ])
 def test_bad_command_lines_fail_before_running(tmp_path, monkeypatch, args, message):
     monkeypatch.setenv('MEMO_NB_DATA', str(tmp_path/'no-data'))  # no CIFAR-10 files here
@@ -123,6 +126,13 @@ def test_bad_command_lines_fail_before_running(tmp_path, monkeypatch, args, mess
     assert res.returncode == 2, res.stderr
     assert message in res.stderr, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and 'Traceback' not in res.stderr, res.stderr
+    assert not (tmp_path/'out'/'train').exists()
+
+
+def test_a_score_file_of_another_dataset_is_refused_before_running(tmp_path):
+    np.savez(tmp_path/'c.npz', scores=np.zeros(50000), labels=np.zeros(50000, int))
+    res = memo_nb('run', 'smoke', '--out', str(tmp_path/'out'), '-p', f'cscores={tmp_path/"c.npz"}')
+    assert res.returncode == 2 and "c.npz scores 50000 images, but digits's training split has 1437" in res.stderr, res.stderr
     assert not (tmp_path/'out'/'train').exists()
 
 

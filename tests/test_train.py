@@ -228,3 +228,20 @@ def test_contrastive_records_keep_batch_mate_partitions(tmp_path):
     orders, mates = probe_partitions(cfg, 64)
     assert len(orders) == cfg.draws and not torch.equal(orders[0], orders[1]) and len(mates) == 4
     assert 'mates' not in load_records(train_run(TrainConfig(setup='supervised', lr=0.05, **{**TINY, 'epochs': 1}), tmp_path/'c', progress=False))
+
+
+def test_kept_weights_are_the_networks_of_their_epoch_and_survive_a_resume(tmp_path):
+    "keep_weights=2 over 4 epochs keeps epochs 2 and 4, across a resume; epoch 4's are the final weights, epoch 2's differ from them."
+    from memo_nb.train import weights_path, kept_weight_epochs
+    cfg = TrainConfig(setup='supervised', lr=0.05, keep_weights=2, **{**TINY, 'epochs': 4})
+    part = train_run(cfg, tmp_path/'part', progress=False, stop_after=3)
+    assert kept_weight_epochs(part) == [2]
+    train_run(cfg, part, progress=False)   # resumes at epoch 4
+    assert kept_weight_epochs(part) == [2, 4]
+    whole = train_run(cfg, tmp_path/'whole', progress=False)
+    for i in range(2):
+        final, at4 = torch.load(weights_path(part, i), weights_only=True), torch.load(weights_path(part, i, 4), weights_only=True)
+        assert all(torch.equal(v, at4[k]) for k, v in final.items())
+        at2, whole2 = (torch.load(weights_path(r, i, 2), weights_only=True) for r in (part, whole))
+        assert all(torch.equal(v, whole2[k]) for k, v in at2.items())      # the resumed run kept what the uninterrupted one kept
+        assert not all(torch.equal(v, at2[k]) for k, v in final.items())   # epochs 3-4 changed them
