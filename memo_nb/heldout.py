@@ -18,7 +18,7 @@ __all__ = ['SCORE_KINDS', 'per_copy_success', 'in_out', 'probe_chance', 'in_copy
            'read_scores', 'read_score_labels', 'in_dataset_order', 'original_to_folder_order', 'spearman_ci',
            'compare_scores', 'normalised_gap', 'object_score', 'half_splits', 'spearman_brown',
            'split_half_reliability', 'per_copy_values', 'score_reliabilities', 'corrected_correlation',
-           'score_agreement', 'class_difficulty']
+           'score_agreement', 'class_difficulty', 'neighbour_label_agreement', 'label_context']
 
 # %% ../nbs/05b_heldout.ipynb
 def per_copy_success(correct:np.ndarray, view:int=0)->np.ndarray:
@@ -294,3 +294,55 @@ def class_difficulty(scores:dict[str, pd.DataFrame], labels:np.ndarray, classes:
     for s, df in scores.items():
         if column in df: out[f'{s} {column}'] = df[column].groupby(lab.reindex(df.index).to_numpy()).mean().reindex(range(len(classes))).to_numpy()
     return out.sort_values(f'mean {name}').reset_index(drop=True)
+
+# %% ../nbs/05b_heldout.ipynb
+def neighbour_label_agreement(images:np.ndarray,   # [n, ...] the run's training images
+                              labels:np.ndarray,   # [n] their training labels (random ones for a random-label setup)
+                              members:np.ndarray,  # [N, n] bool: the images each copy trains on
+                              probe:np.ndarray,    # [K] indices of the probe objects into the training images
+                              k:int=10)->np.ndarray:
+    "[N, K]: for each copy and probe object, the share of its k nearest training images of that copy (pixel space, itself excluded) with its label."
+    x = np.asarray(images, np.float32).reshape(len(images), -1)/255
+    sq = (x**2).sum(1)
+    d = sq[probe][:, None] + sq[None] - 2*x[probe] @ x.T        # [K, n] squared distances
+    d[np.arange(len(probe)), probe] = np.inf                     # not its own neighbour
+    labels, members = np.asarray(labels), np.asarray(members, bool)
+    out = np.zeros((len(members), len(probe)))
+    for i, m in enumerate(members):
+        dm = np.where(m[None], d, np.inf)
+        nn = np.argpartition(dm, k, axis=1)[:, :k]
+        out[i] = (labels[nn] == labels[probe][:, None]).mean(1)
+    return out
+
+def label_context(y:np.ndarray,           # [N, K] per-copy success at one epoch
+                  membership:np.ndarray,  # [N, K] bool in-copies
+                  agreement:np.ndarray,   # [N, K] `neighbour_label_agreement`
+                  matches_true:np.ndarray,# [K] bool: the object's training label is its true class
+                 )->pd.DataFrame:
+    "How a random-label setup's success depends on the labels around each object: measures with 95% intervals."
+    m = np.asarray(membership, bool)
+    y, a = np.asarray(y, np.float64), np.asarray(agreement, np.float64)
+    n_in = m.sum(0)
+    r_in, a_in = (y*m).sum(0)/n_in, (a*m).sum(0)/n_in
+    yc, ac = (y - r_in)[m], (a - a_in)[m]                         # centred within each object, over its in-copies
+    dof = int(m.sum() - m.shape[1])
+    w = float(np.corrcoef(yc, ac)[0, 1]) if ac.std() > 0 and yc.std() > 0 else np.nan
+    half = stats.norm.ppf(0.975)/np.sqrt(max(dof - 3, 1))
+    slope = float((yc*ac).sum()/(ac**2).sum()) if (ac**2).sum() > 0 else np.nan
+    slope_se = float(np.sqrt(((yc - slope*ac)**2).sum()/max(dof - 1, 1)/(ac**2).sum())) if (ac**2).sum() > 0 else np.nan
+    sd_a = float(a[m].std())
+    rows = [{'measure': 'within-object correlation of a copy\'s success with its neighbour-label agreement', 'value': w,
+             'ci_low': float(np.tanh(np.arctanh(w) - half)) if np.isfinite(w) else np.nan, 'ci_high': float(np.tanh(np.arctanh(w) + half)) if np.isfinite(w) else np.nan, 'n': dof},
+            {'measure': 'slope of success on agreement, within objects', 'value': slope, 'ci_low': slope - 1.96*slope_se, 'ci_high': slope + 1.96*slope_se, 'n': dof},
+            {'measure': 'share of the agreement\'s variance between copies of one object', 'value': float((ac**2).mean()/a[m].var()) if a[m].var() > 0 else np.nan,
+             'ci_low': np.nan, 'ci_high': np.nan, 'n': int(m.sum())},
+            {'measure': 'object spread the context would add if fixed per object (abs(slope) · sd of agreement)', 'value': abs(slope)*sd_a,
+             'ci_low': max(0., (abs(slope) - 1.96*slope_se)*sd_a), 'ci_high': (abs(slope) + 1.96*slope_se)*sd_a, 'n': dof},
+            {'measure': 'Spearman of r_in with the mean in-copy agreement, across objects', **{k: v for k, v in spearman_ci(r_in, a_in).items() if k != 'rho'},
+             'value': spearman_ci(r_in, a_in)['rho']}]
+    t, f = np.asarray(matches_true, bool), ~np.asarray(matches_true, bool)
+    if t.sum() > 1 and f.sum() > 1:
+        diff, se = r_in[t].mean() - r_in[f].mean(), np.sqrt(r_in[t].var(ddof=1)/t.sum() + r_in[f].var(ddof=1)/f.sum())
+        rows.append({'measure': 'r_in of objects whose random label is their true class, minus the others\'', 'value': float(diff),
+                     'ci_low': float(diff - 1.96*se), 'ci_high': float(diff + 1.96*se), 'n': int(t.sum())})
+    return pd.DataFrame(rows)[['measure', 'value', 'ci_low', 'ci_high', 'n']]

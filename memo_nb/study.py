@@ -21,8 +21,8 @@ import pandas as pd
 __all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
            'REPO', 'PUBLISHED', 'parse_overrides', 'check_score_file', 'score_file_size', 'study_configs',
            'check_output_folder', 'check_study', 'StudyError', 'run_notebook', 'prepare_study', 'run_study',
-           'execute_study', 'study_scale', 'StudyOutputs', 'read_manifest', 'scale_caveat', 'write_report',
-           'report_html', 'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
+           'execute_study', 'study_scale', 'StudyOutputs', 'open_study', 'read_manifest', 'scale_caveat',
+           'write_report', 'report_html', 'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -286,6 +286,15 @@ class StudyOutputs:
         (self.out/f'{name}.md').write_text(df.to_markdown(index=False, floatfmt=floatfmt))
         self._record({'kind': 'table', 'name': name, 'title': title})
         return df
+
+def open_study(study_dir:str|Path, note:str='')->tuple[list[str], dict[str, dict], StudyOutputs]:
+    "What every analysis notebook starts from: the study's setups in order, each one's saved configuration, and the writer of its figures and tables."
+    from memo_nb.records import run_config
+    out = Path(study_dir)
+    if not (out/'study.json').exists(): raise FileNotFoundError(f"{out} is not a study folder (no study.json).")
+    setups = list(json.loads((out/'study.json').read_text())['configs'])
+    cfg = {s: run_config(out/'train'/s) for s in setups}
+    return setups, cfg, StudyOutputs(out, study_scale(cfg) + note)
 
 def read_manifest(out:str|Path)->list[dict]:
     "The figures and tables a study saved, in order: [{'kind', 'name', 'title', ...}, ...]."

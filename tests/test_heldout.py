@@ -83,7 +83,7 @@ def test_smoke_heldout_and_compare_command(tmp_path):
     for name in ('fig_h1_in_out', 'fig_h2_mem_distribution', 'fig_h3_memorized', 'fig_h4_spearman', 'fig_h5_alignment_layers',
                  'fig_h6_retrieval_batches'): assert (out/f'{name}.png').exists(), name
     report = (out/'REPORT.md').read_text()
-    for t in ('table_heldout', 'table_mem_agreement', 'table_reliability', 'table_alignment_score', 'table_retrieval_batches'):
+    for t in ('table_heldout', 'table_mem_agreement', 'table_reliability', 'table_alignment_score', 'table_retrieval_batches', 'table_random_label_context'):
         assert (out/f'{t}.md').read_text() in report, t
     rel = pd.read_csv(out/'table_reliability.csv')   # one copy in and one out per object: no halves, so no reliability, and said so
     assert rel[rel.score.isin(['r_in', 'r_out', 'mem'])].reliability.isna().all() and rel.note.str.contains('fewer than 2 copies').any()
