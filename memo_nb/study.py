@@ -187,6 +187,9 @@ def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
     import papermill as pm
     src = NBS/name
     if not src.exists(): raise FileNotFoundError(f"Study notebook {src} not found: run memo-nb from a clone of the repository (pip install -e .).")
+    unknown = sorted(set(params) - set(pm.inspect_notebook(str(src))))   # papermill would only warn, and the template would use its default
+    if unknown: raise StudyError(f"notebook {name} declares no parameter {', '.join(map(repr, unknown))}; "
+                                 f"it declares {', '.join(map(repr, pm.inspect_notebook(str(src))))}.")
     (out/'notebooks').mkdir(parents=True, exist_ok=True)
     dst = out/'notebooks'/f'{tag}.ipynb'
     import os, tempfile

@@ -167,6 +167,15 @@ def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
     assert 'broken.ipynb failed in cell 2: ValueError: no such level 7' in msg and '\n' not in msg, msg
 
 
+def test_a_parameter_the_template_does_not_declare_is_refused(tmp_path):
+    "papermill only warns about an unknown parameter; the runner refuses it before executing anything, naming what the template declares."
+    from memo_nb import study
+    with pytest.raises(study.StudyError) as e:
+        study.run_notebook(study.HELDOUT_NB, tmp_path/'out', 'heldout', {'study_dir': str(tmp_path), 'c_scores': 'x.npz'}, progress=False)
+    assert "declares no parameter 'c_scores'; it declares 'study_dir', 'cscores'" in str(e.value), e.value
+    assert not (tmp_path/'out'/'notebooks').exists()
+
+
 def test_bad_worker_count_is_refused(tmp_path):
     res = memo_nb('run', 'smoke', '--out', str(tmp_path/'w'), '--workers', '0')
     assert res.returncode == 2 and '--workers must be >= 1, got 0' in res.stderr and not (tmp_path/'w').exists()
