@@ -16,6 +16,12 @@ def cifar_jpeg():
 
 
 @pytest.fixture(scope='session')
+def real_dataset()->str:
+    "A dataset of real images that needs no download: the CIFAR-10 tree named by $MEMO_NB_CIFAR10_DIR, else scikit-learn's digits."
+    return f'folder:{Path(CIFAR10_DIR).expanduser()}' if CIFAR10_DIR else 'digits'
+
+
+@pytest.fixture(scope='session')
 def cscores_file():
     "The published CIFAR-10 C-score file named by $MEMO_NB_CSCORES (the test skips where it is unset)."
     path = os.environ.get('MEMO_NB_CSCORES')

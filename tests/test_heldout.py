@@ -14,9 +14,9 @@ from memo_nb.records import load_records
 from conftest import ROOT
 
 
-def test_copies_train_only_on_their_images(cifar_jpeg, tmp_path, monkeypatch):
-    "On CIFAR-10 images: every probe object is in exactly N/2 copies, and no copy ever draws an image outside its share."
-    cfg = TrainConfig(setup='supervised', dataset=f'folder:{cifar_jpeg}', train_size=400, copies=4, subsample=0.5, probe_size=64,
+def test_copies_train_only_on_their_images(real_dataset, tmp_path, monkeypatch):
+    "On real images: every probe object is in exactly N/2 copies, and no copy ever draws an image outside its share."
+    cfg = TrainConfig(setup='supervised', dataset=real_dataset, train_size=400, copies=4, subsample=0.5, probe_size=64,
                       draws=2, epochs=2, width=4, batch_size=50, lr=0.05)
     seen = []
     real = train_mod.make_batch

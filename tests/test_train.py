@@ -101,12 +101,12 @@ def _param_diff(a, b, j=0):
 
 
 @pytest.mark.parametrize('setup, lr', [('simclr', 1e-4), ('supervised', 0.01)])
-def test_concurrent_copies_match_copies_trained_alone(cifar_jpeg, setup, lr):
+def test_concurrent_copies_match_copies_trained_alone(real_dataset, setup, lr):
     """Three copies trained as one vmapped group match the same copies trained one at a time, on real images.
 
     float32 rounding differs between a grouped and a plain convolution and training amplifies it, so the
     yardstick is how far a copy trained alone drifts from itself when its initial weights move by 1e-6 (relative)."""
-    full = load_dataset(f'folder:{cifar_jpeg}', 'train')
+    full = load_dataset(real_dataset, 'train')
     data = full.subset(balanced_indices(full.labels, 120, seed=0))
     cfg = resolved(TrainConfig(setup=setup, lr=lr, copies=3, width=16, batch_size=60, epochs=2))
     cpu, augment = torch.device('cpu'), get_setup(setup).augment()
