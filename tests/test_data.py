@@ -1,5 +1,5 @@
 "Datasets: real CIFAR-10 JPEGs, caching, and every kind of bad input."
-import shutil, time
+import shutil
 from pathlib import Path
 
 import pytest
