@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import TrainConfig, resolved, pick_device
+from .config import TrainConfig, resolved, pick_device, kept_epochs
 from .records import read_epoch, record_path, save_epoch_records
 from .train import train_run, is_finished, weights_path, check_run_folder, copies_label
 
@@ -36,7 +36,7 @@ def shard_dir(run:str|Path, copies:range)->Path:
 
 # %% ../nbs/04c_distributed.ipynb
 def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
-    "Join the finished shards of a run into the run folder `run` (records, probe metadata, weights); returns `run`."
+    "Join the finished shards of a run into the run folder `run` (records, probe metadata, final and kept weights); returns `run`."
     cfg, run = resolved(cfg), Path(run)
     if is_finished(run, cfg): return run
     covered = sorted(i for c in shards for i in c)
@@ -51,9 +51,10 @@ def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
         joined = lambda k: torch.from_numpy(np.concatenate([p[k] for p in parts]))
         save_epoch_records(run, epoch, joined('correct'), joined('p_true'), np.concatenate([p['loss'] for p in parts]),
                            np.concatenate([p['acc'] for p in parts]), joined('mates') if 'mates' in parts[0] else None)
-    weights_path(run, 0).parent.mkdir(parents=True, exist_ok=True)
-    for d, c in zip(dirs, shards):
-        for i in c: shutil.copyfile(weights_path(d, i), weights_path(run, i))
+    for epoch in [None, *kept_epochs(cfg)]:
+        weights_path(run, 0, epoch).parent.mkdir(parents=True, exist_ok=True)
+        for d, c in zip(dirs, shards):
+            for i in c: shutil.copyfile(weights_path(d, i, epoch), weights_path(run, i, epoch))
     shutil.rmtree(run/'shards')
     return run
 
