@@ -1,6 +1,8 @@
 "Package set-up read from settings.ini (the nbdev 2 template shape)."
 from configparser import ConfigParser
-import setuptools, shlex
+from pathlib import Path
+import setuptools, shlex, shutil
+from setuptools.command.build_py import build_py
 
 assert setuptools.__version__ >= '36.2'
 
@@ -26,7 +28,18 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 
+class build_py_with_templates(build_py):
+    "Also ship the study templates (nbs/1N_study_*.ipynb) inside the package as memo_nb/templates/, so an installed wheel runs a study."
+    def run(self):
+        super().run()
+        templates = sorted(Path('nbs').glob('1[0-9]_study_*.ipynb'))
+        if not templates: raise RuntimeError("No study templates nbs/1N_study_*.ipynb to ship: build from a clone or an sdist.")
+        dest = Path(self.build_lib)/cfg['lib_path']/'templates'
+        dest.mkdir(parents=True, exist_ok=True)
+        for nb in templates: shutil.copyfile(nb, dest/nb.name)
+
 setuptools.setup(
+    cmdclass={'build_py': build_py_with_templates},
     name=cfg['lib_name'],
     license=lic[0],
     classifiers=[

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 # %% auto 0
-__all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB',
-           'REPO', 'PUBLISHED', 'parse_overrides', 'check_score_file', 'score_file_size', 'study_configs',
-           'check_output_folder', 'check_study', 'StudyError', 'run_notebook', 'prepare_study', 'run_study',
-           'execute_study', 'study_scale', 'StudyOutputs', 'open_study', 'read_manifest', 'scale_caveat',
+__all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'SHARED_FIELDS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB',
+           'HELDOUT_NB', 'REPO', 'PUBLISHED', 'parse_overrides', 'check_score_file', 'score_file_size', 'study_configs',
+           'check_output_folder', 'check_study', 'template_folder', 'StudyError', 'run_notebook', 'prepare_study',
+           'run_study', 'execute_study', 'study_scale', 'StudyOutputs', 'open_study', 'read_manifest', 'scale_caveat',
            'write_report', 'report_html', 'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
@@ -117,6 +117,18 @@ def score_file_size(path:str)->int:
     "How many images a checked score file scores."
     with np.load(path) as z: return len(z['scores'])
 
+SHARED_FIELDS = ('dataset', 'train_size', 'probe_size', 'seed', 'copies', 'subsample', 'draws')  # one probe set and design for every setup
+
+def _check_setup_overrides(overrides:list, setups:tuple):
+    "Refuse, by name, a per-setup override of a field every setup shares, or one for a setup the study leaves out."
+    for setup, name, _ in overrides:
+        if setup is None: continue
+        if name in SHARED_FIELDS:
+            raise ValueError(f"{setup}.{name}: {name} is shared by every setup (the analyses compare them on one probe set and design); "
+                             f"give {name}=... without a setup prefix. Shared: {', '.join(SHARED_FIELDS)}.")
+        if setup not in setups:
+            raise ValueError(f"{setup}.{name}: {setup} is not among this study's setups ({', '.join(setups)}); add it to setups= or drop the override.")
+
 def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)->tuple[dict[str, TrainConfig], dict]:
     "Validated training configurations of the study's setups, and the study parameters."
     if profile not in PROFILES: raise ValueError(f"Unknown profile {profile!r}; allowed: {', '.join(PROFILES)}.")
@@ -124,6 +136,7 @@ def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)-
     for _, name, value in overrides or []:
         if name in STUDY_PARAMS: params[name] = value
     params['setups'] = tuple(params['setups'] or SETUPS)
+    _check_setup_overrides(overrides or [], params['setups'])
     params['cscores'] = check_score_file(params['cscores'])
     common = {k: v for k, v in PROFILES[profile].items() if k not in SETUPS}
     per_setup = {s: {**common, **PROFILES[profile].get(s, {}), **({'dataset': dataset} if dataset else {})} for s in params['setups']}
@@ -166,7 +179,14 @@ def check_study(cfgs:dict[str, TrainConfig], out:Path, params:dict|None=None):
 
 # %% ../nbs/06_study.ipynb
 import memo_nb
-NBS = Path(memo_nb.__file__).resolve().parents[1]/'nbs'
+from importlib.resources import files
+
+def template_folder()->Path:
+    "Where the study templates are: inside the installed package (memo_nb/templates, put there when a wheel is built), else the clone's nbs/."
+    shipped = Path(str(files('memo_nb')/'templates'))
+    return shipped if shipped.is_dir() else Path(memo_nb.__file__).resolve().parents[1]/'nbs'
+
+NBS = template_folder()
 TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB, HELDOUT_NB = ('10_study_train.ipynb', '11_study_memorization.ipynb', '12_study_representations.ipynb',
                                                       '13_study_heldout.ipynb')
 
@@ -186,7 +206,7 @@ def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
     "Execute the template `nbs/name` with `params` into `out/notebooks/tag.ipynb`."
     import papermill as pm
     src = NBS/name
-    if not src.exists(): raise FileNotFoundError(f"Study notebook {src} not found: run memo-nb from a clone of the repository (pip install -e .).")
+    if not src.exists(): raise FileNotFoundError(f"Study notebook {src} not found: install memo_nb from a built wheel or a clone (pip install -e .).")
     unknown = sorted(set(params) - set(pm.inspect_notebook(str(src))))   # papermill would only warn, and the template would use its default
     if unknown: raise StudyError(f"notebook {name} declares no parameter {', '.join(map(repr, unknown))}; "
                                  f"it declares {', '.join(map(repr, pm.inspect_notebook(str(src))))}.")
@@ -196,7 +216,7 @@ def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
     try:
         with tempfile.TemporaryDirectory() as sockets:
             local = {} if os.name == 'nt' else {'kernel_manager_class': _ipc_kernel_manager(sockets)}  # IPC sockets need a POSIX system
-            pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(NBS), progress_bar=progress, kernel_name='python3', **local)
+            pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(out), progress_bar=progress, kernel_name='python3', **local)
     except pm.PapermillExecutionError as e:
         cause = (e.evalue or '').strip().splitlines()
         raise StudyError(f"notebook {dst} failed in cell {e.exec_count}: {e.ename}: {cause[0] if cause else ''} "
@@ -384,7 +404,7 @@ def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|Non
 
 # %% ../nbs/06_study.ipynb
 import re, shutil
-REPO = NBS.parent
+REPO = Path(memo_nb.__file__).resolve().parents[1]   # the clone (of an editable install), for relative paths
 PUBLISHED = ('REPORT.md', 'REPORT.html', 'study.json', 'claims.json', 'outputs.json', 'fig_*.png', 'fig_*.pdf', 'table_*.csv', 'table_*.md',
              'compare_*.csv', 'compare_*.md', 'notebooks/*.ipynb')
 _SITE = re.compile(r'(?:site|dist)-packages/')
@@ -451,6 +471,7 @@ def publish(run:str|Path, dest:str|Path)->Path:
 def main(argv:list[str]|None=None):
     "The `memo-nb` console script."
     ap = argparse.ArgumentParser(prog='memo-nb', description="Re-run the memorization study of SimCLR vs supervised vs random labels.")
+    ap.add_argument('--version', action='version', version=f"memo-nb {memo_nb.__version__}")
     sub = ap.add_subparsers(dest='command', required=True)
     r = sub.add_parser('run', help='train the setups and write every figure and table with REPORT.md')
     r.add_argument('profile', help=f"one of: {', '.join(PROFILES)}")

@@ -110,6 +110,9 @@ def test_rerun_skips_finished_training(smoke_run):
     (['run', 'smoke', '-p', 'copies=many'], "copies takes int"),
     (['run', 'smoke', '-p', 'copies=0'], "copies must be an integer >= 1, got 0"),
     (['run', 'smoke', '-p', 'moco.lr=0.1'], "Unknown setup 'moco'"),
+    (['run', 'smoke', '-p', 'nonexistent_setup.epochs=3'], "Unknown setup 'nonexistent_setup'"),
+    (['run', 'smoke', '-p', 'simclr.probe_size=10'], "simclr.probe_size: probe_size is shared by every setup"),
+    (['run', 'smoke', '-p', 'setups=supervised', '-p', 'simclr.epochs=3'], "simclr.epochs: simclr is not among this study's setups (supervised)"),
     (['run', 'smoke', '-p', 'setups=simclr,byol'], "Unknown setup 'byol'"),
     (['run', 'smoke', '--dataset', 'imagenet'], "Unknown dataset 'imagenet'"),
     (['run', 'smoke', '--dataset', 'cifar10'], "Dataset 'cifar10': "),
@@ -174,6 +177,12 @@ def test_a_parameter_the_template_does_not_declare_is_refused(tmp_path):
         study.run_notebook(study.HELDOUT_NB, tmp_path/'out', 'heldout', {'study_dir': str(tmp_path), 'c_scores': 'x.npz'}, progress=False)
     assert "declares no parameter 'c_scores'; it declares 'study_dir', 'cscores'" in str(e.value), e.value
     assert not (tmp_path/'out'/'notebooks').exists()
+
+
+def test_version_is_the_package_version():
+    import memo_nb as package
+    res = memo_nb('--version')
+    assert res.returncode == 0 and res.stdout.strip() == f'memo-nb {package.__version__}', res.stdout + res.stderr
 
 
 def test_bad_worker_count_is_refused(tmp_path):
