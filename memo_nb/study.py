@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .data import atomic_write, load_dataset
 from .setups import SETUPS, get_setup
-from .config import TrainConfig, resolved, check_sizes, in_copies, config_from_dict
+from .config import TrainConfig, resolved, check_sizes, in_copies, config_from_dict, kept_epochs
 from .train import run_config_changes
 from .convcheck import machine_summary, machine_line, check_this_cpu
 from .distributed import rank_info, start_ranks, stop_ranks, train_items, join_items, train_in_workers, default_workers, TrainingError
@@ -21,8 +21,9 @@ import pandas as pd
 __all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'SHARED_FIELDS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB',
            'HELDOUT_NB', 'REPO', 'PUBLISHED', 'parse_overrides', 'check_score_file', 'score_file_size', 'study_configs',
            'check_output_folder', 'check_study', 'template_folder', 'StudyError', 'run_notebook', 'prepare_study',
-           'run_study', 'execute_study', 'study_scale', 'StudyOutputs', 'open_study', 'read_manifest', 'scale_caveat',
-           'write_report', 'report_html', 'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
+           'run_study', 'execute_study', 'study_plan', 'study_notebooks', 'study_scale', 'StudyOutputs', 'open_study',
+           'read_manifest', 'scale_caveat', 'write_report', 'report_html', 'compare_study', 'relative_paths',
+           'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -149,8 +150,13 @@ def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)-
     return {s: resolved(TrainConfig(setup=s, **kw)) for s, kw in per_setup.items()}, params
 
 # %% ../nbs/06_study.ipynb
-def check_output_folder(out:Path):
-    "Create `out` and check that files can be written in it."
+def check_output_folder(out:Path, create:bool=True):
+    "Create `out` and check that files can be written in it; with `create=False` (a dry run) only check that it could be."
+    if not create:
+        base = next(p for p in [out, *out.parents] if p.exists())
+        if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+            raise ValueError(f"Cannot write to the output folder {out}: {base} is not a writable folder.")
+        return
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out/f'.memo-nb-write-check-{os.getpid()}'   # one per process: the ranks of a torchrun job check at once
@@ -158,7 +164,8 @@ def check_output_folder(out:Path):
     except OSError as e:
         raise ValueError(f"Cannot write to the output folder {out}: {e.strerror or e}.") from None
 
-def check_study(cfgs:dict[str, TrainConfig], out:Path, params:dict|None=None):
+def check_study(cfgs:dict[str, TrainConfig], out:Path, params:dict|None=None,
+                create:bool=True): # False: check the output folder could be made, without making it (a dry run)
     "Raise ValueError, in one line, for anything that would stop the study after it started."
     sizes = {}
     for cfg in cfgs.values():
@@ -170,7 +177,7 @@ def check_study(cfgs:dict[str, TrainConfig], out:Path, params:dict|None=None):
         n, (name, size) = score_file_size(params['cscores']), next(iter(sizes.items()))
         if n != size: raise ValueError(f"cscores={Path(params['cscores']).name} scores {n} images, but {name}'s training split has {size}: "
                                        f"give the score file of the study's dataset.")
-    check_output_folder(out)
+    check_output_folder(out, create)
     for s, cfg in cfgs.items():
         for run in [out/'train'/s, *sorted((out/'train'/s/'shards').glob('copies_*'))]:  # the run, and shards of a torchrun job
             changes = run_config_changes(run, cfg)
@@ -222,11 +229,13 @@ def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
         raise StudyError(f"notebook {dst} failed in cell {e.exec_count}: {e.ename}: {cause[0] if cause else ''} "
                          f"(the executed notebook holds the traceback)") from None
 
-def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None)->tuple[dict, dict, Path]:
+def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None,
+                  dry_run:bool=False, # leave the output folder unmade
+                 )->tuple[dict, dict, Path]:
     "Every check and no work: the validated configurations, the study parameters and the checked output folder."
     cfgs, params = study_configs(profile, dataset, overrides)
     out = Path(out or Path('runs')/profile).resolve()
-    check_study(cfgs, out, params)
+    check_study(cfgs, out, params, create=not dry_run)
     return cfgs, params, out
 
 def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None, progress:bool=True,
@@ -272,6 +281,22 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
         print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
         return out
     finally: stop_ranks()
+
+# %% ../nbs/06_study.ipynb
+def study_plan(cfgs:dict[str, TrainConfig], params:dict, out:Path)->pd.DataFrame:
+    "What `execute_study` would train, one row per setup; nothing is read but the output folder's listing."
+    def row(s, c):
+        d = out/'train'/s
+        state = 'resumes' if (d/'records').is_dir() and any((d/'records').iterdir()) else 'new'
+        return {'setup': s, 'copies': c.copies, 'epochs': c.epochs, 'copy-epochs': c.copies*c.epochs,
+                'images per copy': round((c.train_size or 0)*c.subsample) or 'all', 'width': c.width, 'batch': c.batch_size,
+                'probe evaluations': c.copies*c.epochs*c.probe_size*c.draws, 'kept epochs': len(kept_epochs(c)), 'training folder': state}
+    return pd.DataFrame([row(s, c) for s, c in cfgs.items()])
+
+def study_notebooks(cfgs:dict[str, TrainConfig])->list[str]:
+    "The notebooks a study executes, in order."
+    held = any(c.subsample < 1 for c in cfgs.values())
+    return [*(f'train_{s}' for s in cfgs), 'memorization', 'representations', *(['heldout'] if held else [])]
 
 # %% ../nbs/06_study.ipynb
 def study_scale(cfg:dict)->str:
@@ -481,6 +506,7 @@ def main(argv:list[str]|None=None):
                    help=f"override a setting for all setups (copies=8) or one (simclr.epochs=100); setups=simclr,supervised "
                         f"chooses the setups (default: all of {', '.join(SETUPS)})")
     r.add_argument('--quiet', action='store_true', help='no progress bars')
+    r.add_argument('--dry-run', action='store_true', help='make every check, print what would be trained and executed, and stop')
     r.add_argument('--workers', type=int, help='training processes on this machine (default: one per core on a CPU, 1 on a GPU)')
     c = sub.add_parser('compare', help='Spearman agreement of every per-object score of a study with an external score file')
     c.add_argument('run', help='a study folder (the --out of memo-nb run)')
@@ -516,9 +542,16 @@ def main(argv:list[str]|None=None):
         return
     try:
         if a.workers is not None and a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}.")
-        prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param))
+        prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param), dry_run=a.dry_run)
     except (ValueError, FileNotFoundError) as e:
         ap.exit(2, f"memo-nb: error: {e}\n")
+    if a.dry_run:
+        cfgs, params, out = prepared
+        print(f"[memo-nb] {a.profile}: every check passed; the plan (nothing trained, nothing written):")
+        print(study_plan(cfgs, params, out).to_markdown(index=False))
+        print(f"[memo-nb] notebooks: {', '.join(study_notebooks(cfgs))}")
+        print(f"[memo-nb] output folder: {out}")
+        return
     t0 = time.time()
     try: out = execute_study(a.profile, *prepared, progress=not a.quiet, workers=a.workers)
     except (StudyError, TrainingError) as e: ap.exit(1, f"memo-nb: error: {e}\n")

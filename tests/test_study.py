@@ -185,6 +185,20 @@ def test_version_is_the_package_version():
     assert res.returncode == 0 and res.stdout.strip() == f'memo-nb {package.__version__}', res.stdout + res.stderr
 
 
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    out = tmp_path/'plan'
+    res = memo_nb('run', 'smoke', '--dry-run', '--out', str(out), '-p', 'setups=simclr,random', '-p', 'simclr.epochs=5')
+    assert res.returncode == 0, res.stderr
+    rows = {l.split('|')[1].strip(): [x.strip() for x in l.split('|')[2:-1]] for l in res.stdout.splitlines() if l.startswith('| s') or l.startswith('| r')}
+    assert set(rows) == {'setup', 'simclr', 'random'}, res.stdout
+    col = rows['setup'].index('copy-epochs')
+    assert int(rows['simclr'][col]) == 5*int(rows['simclr'][rows['setup'].index('copies')]), res.stdout
+    assert 'notebooks: train_simclr, train_random, memorization, representations' in res.stdout
+    assert not out.exists()
+    bad = memo_nb('run', 'smoke', '--dry-run', '--out', str(out), '-p', 'simclr.probe_size=10')   # a dry run makes every check
+    assert bad.returncode == 2 and 'probe_size is shared' in bad.stderr, bad.stderr
+
+
 def test_bad_worker_count_is_refused(tmp_path):
     res = memo_nb('run', 'smoke', '--out', str(tmp_path/'w'), '--workers', '0')
     assert res.returncode == 2 and '--workers must be >= 1, got 0' in res.stderr and not (tmp_path/'w').exists()
