@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 # %% auto 0
-__all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'SHARED_FIELDS', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB',
-           'HELDOUT_NB', 'REPO', 'PUBLISHED', 'parse_overrides', 'check_score_file', 'score_file_size', 'study_configs',
-           'check_output_folder', 'check_study', 'template_folder', 'StudyError', 'run_notebook', 'prepare_study',
-           'run_study', 'execute_study', 'study_plan', 'study_notebooks', 'study_scale', 'StudyOutputs', 'open_study',
-           'read_manifest', 'scale_caveat', 'write_report', 'report_html', 'compare_study', 'relative_paths',
-           'absolute_paths', 'publish', 'main']
+__all__ = ['PROFILES', 'STUDY_PARAMS', 'PROFILE_PARAMS', 'SHARED_FIELDS', 'REPO', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB',
+           'REPRESENTATION_NB', 'HELDOUT_NB', 'PUBLISHED', 'parse_overrides', 'check_score_file', 'score_file_size',
+           'study_configs', 'check_output_folder', 'check_study', 'template_folder', 'StudyError', 'run_notebook',
+           'prepare_study', 'run_study', 'execute_study', 'study_plan', 'study_notebooks', 'study_scale',
+           'StudyOutputs', 'open_study', 'read_manifest', 'scale_caveat', 'write_report', 'report_html',
+           'compare_study', 'relative_paths', 'absolute_paths', 'publish', 'main']
 
 # %% ../nbs/06_study.ipynb
 PROFILES = {
@@ -188,10 +188,12 @@ def check_study(cfgs:dict[str, TrainConfig], out:Path, params:dict|None=None,
 import memo_nb
 from importlib.resources import files
 
+REPO = Path(memo_nb.__file__).resolve().parents[1]   # the clone (of an editable install): its nbs/, and the root of relative paths
+
 def template_folder()->Path:
     "Where the study templates are: inside the installed package (memo_nb/templates, put there when a wheel is built), else the clone's nbs/."
     shipped = Path(str(files('memo_nb')/'templates'))
-    return shipped if shipped.is_dir() else Path(memo_nb.__file__).resolve().parents[1]/'nbs'
+    return shipped if shipped.is_dir() else REPO/'nbs'
 
 NBS = template_folder()
 TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB, HELDOUT_NB = ('10_study_train.ipynb', '11_study_memorization.ipynb', '12_study_representations.ipynb',
@@ -271,12 +273,7 @@ def execute_study(profile:str, cfgs:dict, params:dict, out:Path, progress:bool=T
             train_in_workers(cfgs, out, workers, progress)
         else: train_items(cfgs, out, rank, world, progress)
         if not join_items(cfgs, out, rank, world): return out  # under torchrun: the other ranks are done here
-        for s, cfg in cfgs.items():  # the training notebooks find their runs finished and show what they recorded
-            _notebook(TRAIN_NB, out, f'train_{s}', {'config': asdict(cfg), 'run_dir': str(out/'train'/s)})
-        _notebook(ANALYSIS_NB, out, 'memorization', {'study_dir': str(out), 'levels': list(params['levels'])})
-        _notebook(REPRESENTATION_NB, out, 'representations',
-                  {'study_dir': str(out), **{k: params[k] for k in ('probe_epochs', 'am_steps', 'tsne_fraction')}})
-        if any(c.subsample < 1 for c in cfgs.values()): _notebook(HELDOUT_NB, out, 'heldout', {'study_dir': str(out), 'cscores': params['cscores']})
+        for name, tag, nb_params in study_notebooks(cfgs, params, out): _notebook(name, out, tag, nb_params)
         write_report(out)
         print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
         return out
@@ -293,10 +290,14 @@ def study_plan(cfgs:dict[str, TrainConfig], params:dict, out:Path)->pd.DataFrame
                 'probe evaluations': c.copies*c.epochs*c.probe_size*c.draws, 'kept epochs': len(kept_epochs(c)), 'training folder': state}
     return pd.DataFrame([row(s, c) for s, c in cfgs.items()])
 
-def study_notebooks(cfgs:dict[str, TrainConfig])->list[str]:
-    "The notebooks a study executes, in order."
-    held = any(c.subsample < 1 for c in cfgs.values())
-    return [*(f'train_{s}' for s in cfgs), 'memorization', 'representations', *(['heldout'] if held else [])]
+def study_notebooks(cfgs:dict[str, TrainConfig], params:dict, out:Path)->list[tuple[str, str, dict]]:
+    "The notebooks `execute_study` runs after training, in order, as (template, tag, parameters)."
+    # the training notebooks find their runs finished and show what they recorded
+    nbs = [(TRAIN_NB, f'train_{s}', {'config': asdict(cfg), 'run_dir': str(out/'train'/s)}) for s, cfg in cfgs.items()]
+    nbs += [(ANALYSIS_NB, 'memorization', {'study_dir': str(out), 'levels': list(params['levels'])}),
+            (REPRESENTATION_NB, 'representations', {'study_dir': str(out), **{k: params[k] for k in ('probe_epochs', 'am_steps', 'tsne_fraction')}})]
+    if any(c.subsample < 1 for c in cfgs.values()): nbs.append((HELDOUT_NB, 'heldout', {'study_dir': str(out), 'cscores': params['cscores']}))
+    return nbs
 
 # %% ../nbs/06_study.ipynb
 def study_scale(cfg:dict)->str:
@@ -429,7 +430,6 @@ def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|Non
 
 # %% ../nbs/06_study.ipynb
 import re, shutil
-REPO = Path(memo_nb.__file__).resolve().parents[1]   # the clone (of an editable install), for relative paths
 PUBLISHED = ('REPORT.md', 'REPORT.html', 'study.json', 'claims.json', 'outputs.json', 'fig_*.png', 'fig_*.pdf', 'table_*.csv', 'table_*.md',
              'compare_*.csv', 'compare_*.md', 'notebooks/*.ipynb')
 _SITE = re.compile(r'(?:site|dist)-packages/')
@@ -549,7 +549,7 @@ def main(argv:list[str]|None=None):
         cfgs, params, out = prepared
         print(f"[memo-nb] {a.profile}: every check passed; the plan (nothing trained, nothing written):")
         print(study_plan(cfgs, params, out).to_markdown(index=False))
-        print(f"[memo-nb] notebooks: {', '.join(study_notebooks(cfgs))}")
+        print(f"[memo-nb] notebooks: {', '.join(tag for _, tag, _ in study_notebooks(cfgs, params, out))}")
         print(f"[memo-nb] output folder: {out}")
         return
     t0 = time.time()
