@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .augment import SimCLRAugment
 from .config import generator
-from .data import atomic_write
+from .files import atomic_write
 from .setups import get_setup, CONTRASTIVE
 
 # %% auto 0
@@ -95,7 +95,7 @@ def nearest_weights_epoch(run:Path, epoch:int)->int:
 def run_view_records(run:Path, epoch:int, views:list[tuple[Tensor, Tensor]], seed:int, n_classes:int,
                      batches=PROBE_BATCHES, device='cpu', progress:bool=False)->dict[str, np.ndarray]:
     "Distances and retrieval of every copy of `run` after `epoch` (which must have saved weights), cached in the run folder."
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     from memo_nb.records import run_config
     from memo_nb.representations import trained_network
     run, c = Path(run), run_config(run)

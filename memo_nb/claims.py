@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .memorization import view_bits, spreads_at_level, SPREADS, detectable_sigma, binomial_mae, beta_probabilities
+from .memorization import view_bits, binomial_mae
+from .spreads import spreads_at_level, SPREADS, detectable_sigma, beta_probabilities
 
 # %% auto 0
 __all__ = ['VERDICTS', 'SPREAD_NAMES', 'PAPER_MAE', 'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'spread_statistics',

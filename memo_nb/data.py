@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .files import atomic_write
+
 # %% auto 0
 __all__ = ['SPLITS', 'DATASET_NAMES', 'IMAGE_EXTENSIONS', 'CIFAR10_DIR_VAR', 'ImageSet', 'data_root', 'load_cifar',
-           'scan_image_folder', 'folder_fingerprint', 'decode_images', 'atomic_write', 'load_image_folder',
-           'load_digits_dataset', 'cifar10_folder', 'check_dataset_name', 'load_dataset', 'balanced_indices',
-           'random_labels']
+           'scan_image_folder', 'folder_fingerprint', 'decode_images', 'load_image_folder', 'load_digits_dataset',
+           'cifar10_folder', 'check_dataset_name', 'load_dataset', 'balanced_indices', 'random_labels']
 
 # %% ../nbs/00_data.ipynb
 @dataclass
@@ -134,16 +135,6 @@ def decode_images(files:list[Path], chunk:int=1024, threads:int=2)->Tensor:
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/00_data.ipynb
-def atomic_write(path:Path, write):
-    "Call `write(file_object)` on a temporary file, then rename it to `path` (no partial file, ever)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, 'wb') as f: write(f)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 def load_image_folder(path:str|Path, split:str, root:Path)->ImageSet:
     "An ImageFolder split, decoded once and cached under `root/cache`."
     path = Path(path).expanduser()

@@ -4,7 +4,6 @@
 
 # %% ../nbs/05b_heldout.ipynb 3
 from __future__ import annotations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,11 +13,9 @@ from .records import select_view
 
 # %% auto 0
 __all__ = ['SCORE_KINDS', 'per_copy_success', 'in_out', 'probe_chance', 'in_copy_records', 'analysis_records',
-           'forgetting_events', 'stays_learned_epoch', 'learning_scores', 'object_scores', 'spearman_matrix',
-           'read_scores', 'read_score_labels', 'in_dataset_order', 'original_to_folder_order', 'spearman_ci',
-           'compare_scores', 'normalised_gap', 'object_score', 'half_splits', 'spearman_brown',
-           'split_half_reliability', 'per_copy_values', 'score_reliabilities', 'corrected_correlation',
-           'score_agreement', 'class_difficulty', 'neighbour_label_agreement', 'label_context']
+           'forgetting_events', 'stays_learned_epoch', 'learning_scores', 'spearman_ci', 'normalised_gap',
+           'object_score', 'half_splits', 'spearman_brown', 'split_half_reliability', 'per_copy_values',
+           'score_reliabilities', 'corrected_correlation', 'neighbour_label_agreement', 'label_context']
 
 # %% ../nbs/05b_heldout.ipynb
 def per_copy_success(correct:np.ndarray, view:int=0)->np.ndarray:
@@ -100,70 +97,6 @@ def learning_scores(correct:np.ndarray, membership:np.ndarray|None=None, view:in
                          'stays_learned': _over_copies(stays_learned_epoch(correct, view).astype(float), membership)})
 
 # %% ../nbs/05b_heldout.ipynb
-def object_scores(rec:dict,               # `memo_nb.records.load_records` of one run
-                  epoch:int|None=None,     # the epoch of r, r_in, r_out, mem (default: the last)
-                  view:int=0)->pd.DataFrame:
-    "Every per-object score of a run at `epoch`, indexed by the objects' indices in the dataset's training split."
-    c = rec['correct']
-    t = len(c) - 1 if epoch is None else epoch
-    membership = rec.get('membership')
-    out = pd.DataFrame({'r': select_view(c, view)[t].mean((0, 1))})
-    if membership is not None:
-        io = in_out(c, membership, view)
-        out = out.assign(**{k: io[k][t] for k in ('r_in', 'r_out', 'mem', 'mem_se')})
-    out = pd.concat([out, learning_scores(c, membership, view)], axis=1)
-    out.index = pd.Index(np.asarray(rec['probe_dataset_index']), name='dataset_index')
-    return out
-
-def spearman_matrix(scores:dict[str, pd.DataFrame])->pd.DataFrame:
-    "Spearman correlations between every score of every setup ({setup: object_scores}), on the objects they share."
-    wide = pd.concat({s: df for s, df in scores.items()}, axis=1)
-    wide.columns = [f'{s}:{c}' for s, c in wide.columns]
-    return wide.corr(method='spearman')
-
-# %% ../nbs/05b_heldout.ipynb
-def read_scores(path:str|Path, key:str='scores')->np.ndarray:
-    "A per-object score array from .npy, .npz (the array `key`) or .csv (index, score columns)."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"Score file {path} not found.")
-    if path.suffix == '.npy': return np.load(path).astype(np.float64).ravel()
-    if path.suffix == '.npz':
-        with np.load(path) as z:
-            if key not in z.files: raise ValueError(f"{path} holds {', '.join(z.files)}; an array named {key!r} is needed (choose another with key=).")
-            return z[key].astype(np.float64).ravel()
-    if path.suffix == '.csv':
-        df = pd.read_csv(path, header=None)
-        if not pd.api.types.is_numeric_dtype(df.iloc[:, 0]): df = df.iloc[1:].astype(float)  # a header row
-        if df.shape[1] < 2: raise ValueError(f"{path} needs two columns: index, score.")
-        idx, val = df.iloc[:, 0].to_numpy().astype(int), df.iloc[:, 1].to_numpy(dtype=np.float64)
-        if idx.min() < 0 or len(np.unique(idx)) != len(idx): raise ValueError(f"{path}: the index column must hold distinct indices >= 0.")
-        out = np.full(idx.max() + 1, np.nan); out[idx] = val
-        return out
-    raise ValueError(f"Unknown score file type {path.suffix!r}; allowed: .npy, .npz (array 'scores'), .csv (index, score).")
-
-def read_score_labels(path:str|Path, key:str='labels')->np.ndarray|None:
-    "The label sequence an .npz score file carries beside its scores (the array `key`), or None when it has none."
-    path = Path(path)
-    if path.suffix != '.npz': return None
-    with np.load(path) as z: return z[key].astype(np.int64).ravel() if key in z.files else None
-
-def in_dataset_order(scores:np.ndarray, labels:np.ndarray|None, dataset_labels:np.ndarray)->np.ndarray:
-    "Scores in the order of a dataset's training split, from the label sequence the file carries: the dataset's own order, or a class-folder tree's."
-    scores, dataset_labels = np.asarray(scores, np.float64), np.asarray(dataset_labels)
-    if len(scores) != len(dataset_labels):
-        raise ValueError(f"The score file has {len(scores)} entries, but the dataset's training split has {len(dataset_labels)} images.")
-    if labels is None or np.array_equal(labels, dataset_labels): return scores
-    if np.array_equal(np.sort(labels, kind='stable'), dataset_labels): return original_to_folder_order(scores, labels)
-    raise ValueError("The score file's label sequence is neither the dataset's nor, sorted by class, a class-folder tree's: "
-                     "the scores belong to another dataset or order.")
-
-def original_to_folder_order(scores:np.ndarray, labels:np.ndarray)->np.ndarray:
-    "Scores in the original order -> the order of a class-folder tree (classes in label order, files numbered per class in original order)."
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
-    if len(scores) != len(labels): raise ValueError(f"{len(scores)} scores but {len(labels)} labels; they must describe the same images.")
-    order = np.argsort(labels, kind='stable')   # class by class, each in original order: exactly the tree's order
-    return scores[order]
-
 def spearman_ci(x:np.ndarray, y:np.ndarray, level:float=0.95)->dict:
     "Spearman's rho of the finite pairs, their number, and a Fisher-z interval."
     ok = np.isfinite(x) & np.isfinite(y)
@@ -172,15 +105,6 @@ def spearman_ci(x:np.ndarray, y:np.ndarray, level:float=0.95)->dict:
     rho = float(stats.spearmanr(x[ok], y[ok]).statistic)
     z, half = np.arctanh(np.clip(rho, -0.999999, 0.999999)), stats.norm.ppf(0.5 + level/2)*np.sqrt(1.06/(n - 3))
     return {'rho': rho, 'n': n, 'ci_low': min(float(np.tanh(z - half)), rho), 'ci_high': max(float(np.tanh(z + half)), rho)}
-
-def compare_scores(scores:pd.DataFrame,  # `object_scores` of a run (index: dataset indices)
-                   external:np.ndarray,  # one score per image of the training split, in the dataset's order
-                  )->pd.DataFrame:
-    "Spearman correlation (n, 95% interval) of every per-object score of a run with an external score."
-    if scores.index.max() >= len(external):
-        raise ValueError(f"The run's objects reach dataset index {scores.index.max()}, but the score file has {len(external)} entries.")
-    ext = np.asarray(external, np.float64)[scores.index.to_numpy()]
-    return pd.DataFrame([{'score': c, **spearman_ci(scores[c].to_numpy(np.float64), ext)} for c in scores.columns])
 
 # %% ../nbs/05b_heldout.ipynb
 def _masked_mean(y:np.ndarray, w:np.ndarray)->np.ndarray:
@@ -268,32 +192,6 @@ def corrected_correlation(x:np.ndarray, y:np.ndarray, rel_x:float, rel_y:float=1
     f = 1/np.sqrt(rel_x*rel_y) if ok else np.nan
     return {**r, 'rho_corrected': float(np.clip(r['rho']*f, -1, 1)), 'ci_low_corrected': float(np.clip(r['ci_low']*f, -1, 1)),
             'ci_high_corrected': float(np.clip(r['ci_high']*f, -1, 1))}
-
-# %% ../nbs/05b_heldout.ipynb
-def score_agreement(scores:dict[str, pd.DataFrame],           # {setup: object_scores}
-                    reliabilities:dict[str, pd.DataFrame],    # {setup: a table with columns score, reliability}
-                    external:np.ndarray,                      # one score per training image, in the dataset's order
-                    columns=('r_out', 'r_in', 'mem'))->pd.DataFrame:
-    "Spearman agreement of chosen scores of every setup with an external score: rho, n, 95% interval, reliability and the corrected values."
-    rows = []
-    for s, df in scores.items():
-        rel = reliabilities[s].set_index('score')['reliability']
-        ext = np.asarray(external, np.float64)[df.index.to_numpy()]
-        rows += [{'setup': s, 'score': c, **corrected_correlation(df[c].to_numpy(np.float64), ext, float(rel.get(c, np.nan))),
-                  'reliability': float(rel.get(c, np.nan))} for c in columns if c in df]
-    return pd.DataFrame(rows)
-
-def class_difficulty(scores:dict[str, pd.DataFrame], labels:np.ndarray, classes:list[str], external:np.ndarray,
-                     column:str='r_out', name:str='C-score')->pd.DataFrame:
-    "Per class of the probe objects: the mean external score and every setup's mean `column`, ordered by the external score."
-    first = next(iter(scores.values()))
-    lab = pd.Series(np.asarray(labels), index=first.index)
-    out = pd.DataFrame({'class': [classes[k] for k in range(len(classes))]})
-    idx = first.index.to_numpy()
-    out[f'mean {name}'] = pd.Series(np.asarray(external, np.float64)[idx]).groupby(lab.to_numpy()).mean().reindex(range(len(classes))).to_numpy()
-    for s, df in scores.items():
-        if column in df: out[f'{s} {column}'] = df[column].groupby(lab.reindex(df.index).to_numpy()).mean().reindex(range(len(classes))).to_numpy()
-    return out.sort_values(f'mean {name}').reset_index(drop=True)
 
 # %% ../nbs/05b_heldout.ipynb
 def neighbour_label_agreement(images:np.ndarray,   # [n, ...] the run's training images

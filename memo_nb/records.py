@@ -6,11 +6,12 @@
 from __future__ import annotations
 import json, zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import Tensor
+if TYPE_CHECKING: from torch import Tensor   # for annotations only: reading records needs no torch
 
-from .data import atomic_write
+from .files import atomic_write
 
 # %% auto 0
 __all__ = ['RECORD_FORMAT', 'PROBE_FIELDS', 'record_format', 'DamagedRecord', 'record_path', 'save_epoch_records', 'read_epoch',

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import ImageSet, atomic_write
+from .data import ImageSet
+from .files import atomic_write
 from .setups import get_setup
 from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format

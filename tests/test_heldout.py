@@ -77,7 +77,7 @@ def test_compare_on_synthetic_scores(tmp_path):
 
 def test_smoke_heldout_and_compare_command(tmp_path):
     out = tmp_path/'h'
-    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
     res = run('run', 'smoke', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'setups=random,supervised', '-p', 'epochs=2')
     assert res.returncode == 0, res.stderr[-3000:]
     for name in ('fig_h1_in_out', 'fig_h2_mem_distribution', 'fig_h3_memorized', 'fig_h4_spearman', 'fig_h5_alignment_layers',
@@ -120,7 +120,7 @@ def test_membership_design_is_balanced_and_random(N, m, K):
 def test_heldout_report_agrees_with_published_cscores(cifar_jpeg, cscores_file, tmp_path):
     "A small held-out study over the CIFAR-10 tree: the report's C-score table has supervised r_out with an interval, and memo-nb compare reads the file's own labels."
     out = tmp_path/'c'
-    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
     res = run('run', 'smoke', '--dataset', f'folder:{cifar_jpeg}', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'copies=4',
               '-p', 'setups=supervised', '-p', 'epochs=2', '-p', 'keep_weights=1', '-p', f'cscores={cscores_file}')
     assert res.returncode == 0, res.stderr[-3000:]

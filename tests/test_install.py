@@ -40,7 +40,7 @@ def test_the_wheel_ships_the_templates(wheel_env):
 def test_the_installed_package_runs_a_study_from_an_empty_folder(wheel_env, tmp_path):
     env_dir, _ = wheel_env
     py = env_dir/'bin'/'python'
-    where = run(py, '-c', 'import memo_nb, memo_nb.study as s; print(memo_nb.__file__); print(s.NBS)', cwd=tmp_path).stdout.split()
+    where = run(py, '-c', 'import memo_nb, memo_nb.runner as s; print(memo_nb.__file__); print(s.NBS)', cwd=tmp_path).stdout.split()
     assert str(env_dir) in where[0] and where[1].endswith(os.path.join('memo_nb', 'templates')), where  # not the clone
     work = tmp_path/'empty'; work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'MEMO_NB_CIFAR10_DIR')}
@@ -49,5 +49,6 @@ def test_the_installed_package_runs_a_study_from_an_empty_folder(wheel_env, tmp_
     out = work/'runs'/'smoke'
     assert (out/'REPORT.md').exists() and (out/'claims.json').exists(), res.stdout[-2000:]
     assert sorted(p.name for p in (out/'notebooks').glob('*.ipynb'))[:2] == ['memorization.ipynb', 'representations.ipynb']
+    assert res.stdout == '' and res.stderr == '', (res.stdout[-1000:], res.stderr[-1000:])   # --quiet: nothing but errors
     version = run(env_dir/'bin'/'memo-nb', '--version', cwd=work, env=env).stdout.strip()
     assert version.startswith('memo-nb ') and version.split()[1][0].isdigit(), version

@@ -25,7 +25,7 @@ def test_library_in_sync_with_notebooks(tmp_path):
 
 def test_committed_results_name_no_absolute_path():
     "Showcase results are portable: every path in them is relative to the repository (memo-nb publish makes them so)."
-    from memo_nb.study import absolute_paths
+    from memo_nb.publish import absolute_paths
     assert (ROOT/'results').exists()
     assert absolute_paths(ROOT/'results') == []
 
@@ -37,6 +37,13 @@ def test_library_notebooks_show_their_outputs():
         cells = json.loads(nb.read_text())['cells']
         if not any('#| export' in ''.join(c['source']) for c in cells): continue
         assert sum(len(c.get('outputs', [])) for c in cells if c['cell_type'] == 'code') > 0, f"{nb.name} has lost its outputs"
+
+
+def test_library_notebooks_outputs_belong_to_their_code():
+    "Each library notebook was executed (memo-nb notebooks) after its code last changed: its stamp is the digest of its code cells."
+    from memo_nb.docs import stale_notebooks, library_notebooks
+    assert len(library_notebooks(ROOT)) > 10
+    assert stale_notebooks(ROOT) == [], "re-execute them with `memo-nb notebooks`"
 
 
 STUDY_RESULTS = sorted(p for p in (ROOT/'results').iterdir() if (p/'study.json').exists())
@@ -75,3 +82,32 @@ def test_report_renders_in_a_browser(folder, tmp_path):
     assert len(images) == len(expected) > 0, res.stderr[-2000:]
     widths = [int(re.search(r'data-natural-width="(\d+)"', i).group(1)) for i in images]
     assert all(w > 100 for w in widths), list(zip(expected, widths))
+
+
+SITE_CHECK = ("<script>window.addEventListener('load', () => { const bad = []; for (const i of document.images) "
+              "if (!(i.complete && i.naturalWidth > 0)) bad.push(i.getAttribute('src').slice(0, 60)); "
+              "document.body.setAttribute('data-site-check', 'images ' + document.images.length + ' bad ' + JSON.stringify(bad)); });</script>")
+
+
+@pytest.mark.slow
+def test_site_builds_offline_and_every_page_opens(tmp_path):
+    "memo-nb docs builds the site; every link resolves, and headless Chromium opens every page and draws all its images."
+    browser = next((b for b in map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome')) if b), None)
+    if browser is None: pytest.skip('needs Chromium (Debian: apt install chromium)')
+    import json
+    from memo_nb.docs import build_site, site_problems
+    site = tmp_path/'site'
+    pages = build_site(site, ROOT)
+    assert {'index.html', 'nbs/01_augment.html'} <= {str(p.relative_to(site)) for p in pages}
+    assert len(pages) == len(list((ROOT/'nbs').glob('*.ipynb'))) + len(STUDY_RESULTS)
+    assert site_problems(site) == []
+    for page in pages:
+        checked = page.with_name(page.stem + '.check.html')
+        checked.write_text(page.read_text().replace('</body>', SITE_CHECK + '</body>'))
+        res = subprocess.run([browser, '--headless', '--no-sandbox', '--disable-gpu', '--allow-file-access-from-files',
+                              '--virtual-time-budget=20000', '--dump-dom', checked.as_uri()], capture_output=True, text=True, timeout=300)
+        m = re.search(r'data-site-check="images (\d+) bad ([^"]*)"', res.stdout)
+        assert m, (page, res.stderr[-1500:])
+        assert json.loads(m.group(2).replace('&quot;', '"')) == [], (page, m.group(0))
+        assert 'class="memo-nav"' in res.stdout, page
+        checked.unlink()

@@ -11,7 +11,7 @@ from memo_nb.claims import VERDICTS
 
 
 def memo_nb(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, '-c', 'from memo_nb.study import main; main()', *args],
+    return subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *args],
                           cwd=cwd, capture_output=True, text=True)
 
 
@@ -160,23 +160,29 @@ def test_failing_training_is_one_line(tmp_path, workers, start):
 def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
     "A study notebook that fails: one line naming the executed notebook, its cell and the error."
     import nbformat
-    from memo_nb import study
+    from memo_nb import runner
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1'), nbformat.v4.new_code_cell("raise ValueError('no such level 7')")])
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'python3', 'language': 'python'}
     (tmp_path/'nbs').mkdir(); nbformat.write(nb, tmp_path/'nbs'/'broken.ipynb')
-    monkeypatch.setattr(study, 'NBS', tmp_path/'nbs')
-    with pytest.raises(study.StudyError) as e: study.run_notebook('broken.ipynb', tmp_path/'out', 'broken', {}, progress=False)
+    monkeypatch.setattr(runner, 'NBS', tmp_path/'nbs')
+    with pytest.raises(runner.StudyError) as e: runner.run_notebook('broken.ipynb', tmp_path/'out', 'broken', {}, progress=False)
     msg = str(e.value)
     assert 'broken.ipynb failed in cell 2: ValueError: no such level 7' in msg and '\n' not in msg, msg
 
 
-def test_a_parameter_the_template_does_not_declare_is_refused(tmp_path):
-    "papermill only warns about an unknown parameter; the runner refuses it before executing anything, naming what the template declares."
-    from memo_nb import study
-    with pytest.raises(study.StudyError) as e:
-        study.run_notebook(study.HELDOUT_NB, tmp_path/'out', 'heldout', {'study_dir': str(tmp_path), 'c_scores': 'x.npz'}, progress=False)
-    assert "declares no parameter 'c_scores'; it declares 'study_dir', 'cscores'" in str(e.value), e.value
+def test_template_parameters_are_checked_before_any_work(tmp_path, monkeypatch):
+    "papermill only warns about an unknown parameter and runs a forgotten one with its default; the runner refuses both, by name, in prepare_study."
+    from memo_nb import runner
+    with pytest.raises(ValueError) as e:
+        runner.run_notebook(runner.HELDOUT_NB, tmp_path/'out', 'heldout', {'study_dir': str(tmp_path), 'c_scores': 'x.npz'}, progress=False)
+    assert "declares no parameter c_scores (it declares cscores, study_dir)" in str(e.value), e.value
     assert not (tmp_path/'out'/'notebooks').exists()
+    # a runner that forgot a parameter a template declares is refused in the checks, before the output folder exists
+    real = runner.study_notebooks
+    monkeypatch.setattr(runner, 'study_notebooks', lambda *a: [(n, t, {k: v for k, v in p.items() if k != 'levels'}) for n, t, p in real(*a)])
+    with pytest.raises(ValueError, match='11_study_memorization.ipynb declares levels, which the runner does not set'):
+        runner.prepare_study('smoke', tmp_path/'never')
+    assert not (tmp_path/'never').exists()
 
 
 def test_version_is_the_package_version():
@@ -207,7 +213,7 @@ def test_bad_worker_count_is_refused(tmp_path):
 def test_publish_is_portable_and_refusal_keeps_the_old_copy(smoke_run, tmp_path):
     "publish relativizes the paths of the clone that ran the study; a copy it refuses leaves the published folder as it was."
     import shutil
-    from memo_nb.study import publish, absolute_paths
+    from memo_nb.publish import publish, absolute_paths
     out, _ = smoke_run
     dest = publish(out, tmp_path/'results'/'smoke')
     assert not absolute_paths(dest) and (dest/'REPORT.html').exists()
