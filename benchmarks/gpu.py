@@ -21,7 +21,7 @@ from memo_nb.setups import SETUPS, get_setup
 from memo_nb.config import TrainConfig, resolved, pick_device
 from memo_nb.copies import copy_groups
 from memo_nb.train import train_epoch, probe_views, evaluate_probe
-from memo_nb.study import PROFILES
+from memo_nb.profiles import PROFILES
 
 CIFAR_JPEG = cifar10_folder()  # $MEMO_NB_CIFAR10_DIR: a CIFAR-10 ImageFolder tree (else the digits)
 PAPER_EPOCHS = {name: s.paper_epochs for name, s in SETUPS.items() if s.paper_epochs}  # the paper's protocol, from the registry

@@ -9,7 +9,7 @@ import torch
 import memo_nb.train as train_mod
 from memo_nb.config import TrainConfig, resolved, run_data
 from memo_nb.data import load_dataset
-from memo_nb.heldout import original_to_folder_order, compare_scores, object_scores, read_scores
+from memo_nb.scores import original_to_folder_order, compare_scores, object_scores, read_scores
 from memo_nb.records import load_records
 from conftest import ROOT
 
@@ -138,7 +138,7 @@ def test_heldout_report_agrees_with_published_cscores(cifar_jpeg, cscores_file, 
 
 def test_published_cscores_land_on_the_right_tree_files(cifar_jpeg, cscores_file):
     "The published C-scores, placed by their own labels on the CIFAR-10 tree, have the class means the authors report (cat hardest, automobile easiest)."
-    from memo_nb.heldout import read_score_labels, in_dataset_order
+    from memo_nb.scores import read_score_labels, in_dataset_order
     tree = load_dataset(f'folder:{cifar_jpeg}', 'train')
     scores = in_dataset_order(read_scores(cscores_file), read_score_labels(cscores_file), tree.labels.numpy())
     means = pd.Series(scores).groupby(tree.labels.numpy()).mean()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from memo_nb.memorization import latent_spread, simulate_bits, detectable_sigma, augmentation_spread
+from memo_nb.spreads import latent_spread, simulate_bits, detectable_sigma, augmentation_spread
 
 
 @pytest.mark.parametrize('sigma', [0., 0.05, 0.1, 0.2])
@@ -45,7 +45,7 @@ SIM = dict(N=6, K=512, p_mean=0.5, sigma=0.07, draw_sigma=0.30)
 @pytest.mark.parametrize('M', [4, 10, 40])
 def test_object_spread_does_not_depend_on_the_number_of_draws(M):
     "σ_obj stays at 0.07 at every M while the pooled σ (object + augmentation/M) falls with M."
-    from memo_nb.memorization import spread_variances
+    from memo_nb.spreads import spread_variances
     v = [spread_variances(simulate_bits(SIM['N'], M, SIM['K'], SIM['p_mean'], SIM['sigma'], seed=s, draw_sigma=SIM['draw_sigma']))
          for s in range(10)]
     obj, pooled = np.sqrt(np.mean([x['object'] for x in v])), np.sqrt(np.mean([x['pooled'] for x in v]))
@@ -55,7 +55,7 @@ def test_object_spread_does_not_depend_on_the_number_of_draws(M):
 
 def test_object_spread_interval_covers_the_truth():
     "The object-bootstrap interval of σ_obj at M = 4 covers 0.07 in 90-98% of 100 simulated runs."
-    from memo_nb.memorization import spread_replicates
+    from memo_nb.spreads import spread_replicates
     covered = []
     for s in range(100):
         b = simulate_bits(SIM['N'], 4, SIM['K'], SIM['p_mean'], SIM['sigma'], seed=1000 + s, draw_sigma=SIM['draw_sigma'])
@@ -66,7 +66,7 @@ def test_object_spread_interval_covers_the_truth():
 
 def test_levels_are_read_exactly():
     "Two setups crossing p0 = 0.5 at different means are both read at 0.5 exactly, by interpolation between their bracketing epochs."
-    from memo_nb.memorization import spreads_at_level
+    from memo_nb.spreads import spreads_at_level
     for p_hi in (0.515, 0.599):
         b = np.stack([simulate_bits(6, 2, 256, 0.4, 0.1, seed=1), simulate_bits(6, 2, 256, p_hi, 0.1, seed=2)])
         r = spreads_at_level(b, 0.5, n_boot=20, n_perm=20)
