@@ -99,8 +99,8 @@ def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, ov
     "Every check and no work: the validated configurations, the study parameters and the checked output folder."
     cfgs, params = study_configs(profile, dataset, overrides)
     out = Path(out or Path('runs')/profile).resolve()
+    check_notebook_parameters(study_notebooks(cfgs, params, out))   # before the output folder is made
     check_study(cfgs, out, params, create=not dry_run)
-    check_notebook_parameters(study_notebooks(cfgs, params, out))
     return cfgs, params, out
 
 # %% ../nbs/06b_runner.ipynb
