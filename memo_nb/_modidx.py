@@ -405,5 +405,6 @@ d = { 'settings': { 'branch': 'main',
                                'memo_nb.train.save_weights': ('train.html#save_weights', 'memo_nb/train.py'),
                                'memo_nb.train.train_epoch': ('train.html#train_epoch', 'memo_nb/train.py'),
                                'memo_nb.train.train_run': ('train.html#train_run', 'memo_nb/train.py'),
+                               'memo_nb.train.train_step': ('train.html#train_step', 'memo_nb/train.py'),
                                'memo_nb.train.tune_cpu_allocator': ('train.html#tune_cpu_allocator', 'memo_nb/train.py'),
                                'memo_nb.train.weights_path': ('train.html#weights_path', 'memo_nb/train.py')}}}

@@ -15,7 +15,7 @@ from .data import load_dataset
 from .setups import get_setup
 from .config import TrainConfig, kept_epochs, copy_train_size, pick_device
 from .copies import CopyGroup
-from .train import make_batch
+from .train import make_batch, train_step
 from .distributed import default_workers
 
 # %% auto 0
@@ -31,11 +31,7 @@ def measure_step(cfg:TrainConfig, batch:int=64, steps:int=2)->dict:
     group = CopyGroup(small, [0], len(data.classes), device)
     data = data.subset(torch.arange(b)); data.images, data.labels = data.images.to(device), data.labels.to(device)
     augment, sync = setup.augment(), (torch.cuda.synchronize if device.type == 'cuda' else lambda: None)
-    def step():
-        x, y = make_batch(group, data, augment, [torch.arange(b, device=device)])
-        with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
-            loss, _ = setup.objective.loss(group(x), y, cfg.temperature)
-        group.opt.zero_grad(set_to_none=True); loss.sum().backward(); group.opt.step()
+    step = lambda: train_step(group, *make_batch(group, data, augment, [torch.arange(b, device=device)]))
     group.train(); step(); sync()
     t0 = time.perf_counter()
     for _ in range(steps): step()

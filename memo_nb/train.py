@@ -20,7 +20,7 @@ from .copies import CopyGroup, copy_groups, to_memory_format
 from .records import save_epoch_records, save_probe, damaged_records, select_view, RECORD_FORMAT, record_format
 
 # %% auto 0
-__all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_epoch', 'tune_cpu_allocator',
+__all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_step', 'train_epoch', 'tune_cpu_allocator',
            'run_config_changes', 'check_run_folder', 'weights_path', 'kept_weight_epochs', 'is_finished', 'restore',
            'save_state', 'save_weights', 'copies_label', 'train_run']
 
@@ -61,6 +61,16 @@ def make_batch(group:CopyGroup, data:ImageSet, augment, idx:list[Tensor])->tuple
         xs.append(to_memory_format(torch.cat([augment(x, g) for _ in range(views)]), group.cfg.channels_last))
     return (xs[0][None] if len(xs) == 1 else torch.stack(xs)), torch.stack([data.labels[ix] for ix in idx])
 
+def train_step(group:CopyGroup, x:Tensor, y:Tensor)->tuple[Tensor, Tensor]:
+    "One optimiser step of every copy of `group` on its batch (`make_batch`): per-copy loss [G] and correct predictions [G]."
+    cfg = group.cfg
+    with torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.amp):
+        loss, hits = get_setup(cfg.setup).objective.loss(group(x), y, cfg.temperature)
+    group.opt.zero_grad(set_to_none=True)
+    loss.sum().backward()
+    group.opt.step()
+    return loss, hits
+
 def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int,
                 members:list[Tensor]|None=None)->tuple[list[float], list[float]]: # per copy of the group: indices of its images (None: all)
     "Train the copies of `group` for one epoch; mean loss and train accuracy of each copy."
@@ -75,12 +85,7 @@ def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int,
     loss_sum, correct = torch.zeros(G, device=device), torch.zeros(G, device=device)
     steps = n//B
     for s in range(steps):
-        x, y = make_batch(group, data, augment, [p[s*B:(s + 1)*B] for p in perms])
-        with torch.autocast(device.type, torch.bfloat16, enabled=cfg.amp):
-            loss, hits = objective.loss(group(x), y, cfg.temperature)
-        group.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        group.opt.step()
+        loss, hits = train_step(group, *make_batch(group, data, augment, [p[s*B:(s + 1)*B] for p in perms]))
         loss_sum += loss.detach(); correct += hits
     group.sched.step()
     mean_loss, acc = (loss_sum/max(steps, 1)).tolist(), (correct/max(steps*B*objective.views, 1)).tolist()
