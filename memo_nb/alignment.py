@@ -35,21 +35,21 @@ def alignment_views(images:Tensor, draws:int, seed:int)->list[tuple[Tensor, Tens
     return out
 
 def layer_names(setup:str)->tuple[str, ...]:
-    "The layers scored for a setup: the four stages, the pooled feature, and a contrastive setup's projection."
-    return STAGES + (('projection',) if get_setup(setup).objective.name == 'contrastive' else ())
+    "The layers scored for a setup: the four stages, the pooled feature, and a self-supervised setup's embedding (its projection)."
+    return STAGES + (('projection',) if get_setup(setup).objective.self_supervised else ())
 
 @torch.inference_mode()
 def layer_representations(net:torch.nn.Module, setup:str, views:Tensor, batch:int=256)->dict[str, Tensor]:
     "Unit-length representations [K, D_layer] of float views at every layer of `layer_names(setup)`, on the CPU."
     net.eval()
     device = next(net.parameters()).device
-    contrastive = get_setup(setup).objective.name == 'contrastive'
+    objective = get_setup(setup).objective
     parts = {k: [] for k in layer_names(setup)}
     for i in range(0, len(views), batch):
         x = get_setup(setup).features_input(views[i:i + batch]).to(device)
         outs = net.backbone.stages(x)
         pooled = outs[-1].mean((2, 3))
-        reps = [o.flatten(1) for o in outs] + [pooled] + ([net.head(pooled)] if contrastive else [])
+        reps = [o.flatten(1) for o in outs] + [pooled] + ([objective.embedding(net.head(pooled))] if objective.self_supervised else [])
         for k, r in zip(parts, reps): parts[k].append(torch.nn.functional.normalize(r.float(), dim=1).cpu())
     return {k: torch.cat(v) for k, v in parts.items()}
 

@@ -8,7 +8,7 @@ import argparse, contextlib, os, sys, time
 from pathlib import Path
 
 import memo_nb
-from .setups import SETUPS
+from .setups import SETUPS, STUDY_SETUPS
 from .profiles import PROFILES
 from .params import parse_overrides, parameter_table
 from .runner import prepare_study, execute_study, study_notebooks, StudyError
@@ -35,7 +35,7 @@ def main(argv:list[str]|None=None):
     r.add_argument('--out', help='output folder (default runs/PROFILE)')
     r.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE',
                    help=f"override a setting for all setups (copies=8) or one (simclr.epochs=100); setups=simclr,supervised "
-                        f"chooses the setups (default: all of {', '.join(SETUPS)})")
+                        f"chooses the setups (default: {', '.join(STUDY_SETUPS)}; registered: {', '.join(SETUPS)})")
     r.add_argument('--quiet', action='store_true', help='print nothing but errors')
     r.add_argument('--dry-run', action='store_true', help='make every check, print what would be trained and executed, and stop')
     r.add_argument('--workers', type=int, help='training processes on this machine (default: one per core on a CPU, 1 on a GPU)')

@@ -39,9 +39,9 @@ class TrainConfig:
     lr: float = 3e-4
     weight_decay: float = 1e-4
     momentum: float = 0.9          # SGD only
-    temperature: float|None = None # None: the setup's own (0.07 for simclr, 1 for the classifiers)
-    head: str = 'linear'           # contrastive projection: 'linear' (original code) or 'mlp' (SimCLR paper)
-    proj_dim: int = 128            # contrastive embedding size d
+    temperature: float|None = None # None: the setup's own (0.07 for simclr, 1 for the classifiers, 0.1 for the other self-supervised probes)
+    head: str = 'linear'           # SimCLR's projection: 'linear' (original code) or 'mlp' (SimCLR paper); the other methods have their own heads
+    proj_dim: int = 128            # self-supervised embedding size d (the other heads' widths scale with it)
     schedule_epochs: int = 0       # cosine schedule length in epochs; 0 = the run's epochs
     subsample: float = 1.0         # share of the training set each copy trains on; < 1: held-out design (each probe object in round(subsample*N) copies)
     amp: bool = False              # bf16 autocast in training (GPUs; CPUs with AVX512-BF16 or AMX); the probe stays float32
@@ -54,8 +54,10 @@ class TrainConfig:
     save_every: int = 1            # write the resumable state every k epochs
     keep_weights: int = 0          # also keep every copy's weights at this many evenly spaced epochs (post-hoc analyses); 0 = final weights only
     deterministic: bool = False    # cudnn deterministic (else cudnn benchmark)
+    collapse_std: float = 0.01     # self-supervised setups: stop when a copy's embedding spread x sqrt(d) stays below this (about 1 when spread); 0 = never
+    collapse_epochs: int = 3       # ... for this many epochs in a row
 
-RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'keep_weights', 'deterministic')
+RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'keep_weights', 'deterministic', 'collapse_std', 'collapse_epochs')
 
 def run_identity(cfg:TrainConfig)->dict:
     "The fields that define the run (all but RUNTIME_FIELDS): a folder holds one run of one identity."
@@ -87,7 +89,7 @@ def kept_epochs(cfg:TrainConfig)->list[int]:
 def validate(cfg:TrainConfig):
     "Raise ValueError naming the first bad setting."
     setup = get_setup(cfg.setup)
-    for name in ('copies', 'probe_size', 'draws', 'width', 'batch_size', 'probe_batch', 'save_every', 'proj_dim'):
+    for name in ('copies', 'probe_size', 'draws', 'width', 'batch_size', 'probe_batch', 'save_every', 'proj_dim', 'collapse_epochs'):
         v = getattr(cfg, name)
         _check(_is_int(v, 1), f"{name} must be an integer >= 1, got {v!r}.")
     for name, what in (('concurrent', '0 = auto'), ('epochs', ''), ('mate_partitions', '0 = none'), ('keep_weights', '0 = final weights only'), ('train_size', '0 = all'), ('schedule_epochs', '0 = the run\'s epochs')):
@@ -102,6 +104,7 @@ def validate(cfg:TrainConfig):
         m = in_copies(cfg)
         _check(1 <= m <= cfg.copies - 1, f"subsample {cfg.subsample} puts each probe object in {m} of {cfg.copies} copies; the held-out "
                f"design needs at least one copy that trains on it and one that does not (use more copies or another subsample).")
+    _check(isinstance(cfg.collapse_std, (int, float)) and cfg.collapse_std >= 0, f"collapse_std must be a number >= 0 (0 = never), got {cfg.collapse_std!r}.")
     _check(cfg.temperature is None or cfg.temperature > 0, f"temperature must be > 0 (or None), got {cfg.temperature!r}.")
     _check(cfg.optimizer in ('auto', 'adam', 'sgd'), f"Unknown optimizer {cfg.optimizer!r}; allowed: 'auto', 'adam', 'sgd'.")
     _check(cfg.head in HEADS, f"Unknown head {cfg.head!r}; allowed: {', '.join(map(repr, HEADS))}.")
@@ -115,7 +118,7 @@ def resolved(cfg:TrainConfig)->TrainConfig:
         temperature=cfg.temperature if cfg.temperature is not None else setup.temperature,
         optimizer=cfg.optimizer if cfg.optimizer != 'auto' else setup.optimizer,
         draws=cfg.draws if setup.augmented else 1,
-        mate_partitions=cfg.mate_partitions if setup.objective.name == 'contrastive' else 0)
+        mate_partitions=cfg.mate_partitions if setup.objective.self_supervised else 0)
 
 # %% ../nbs/04_config.ipynb
 def check_sizes(cfg:TrainConfig, n_split:int):

@@ -59,6 +59,11 @@ class CopyGroup:
         self.g_order = [generator(cfg.seed, cfg.setup, 'order', i) for i in self.indices]
         self.g_aug = [generator(cfg.seed, cfg.setup, 'aug', i) for i in self.indices]
         self._forward = torch.compile(self._vmapped) if cfg.compile else self._vmapped
+        objective = get_setup(cfg.setup).objective
+        # BYOL's target network: stacked parameters and buffers of its own, starting as the online copies, then their moving average
+        self.target = ({k: v.detach().clone() for k, v in self.params.items()}, {k: v.clone() for k, v in self.buffers.items()}) \
+                      if objective.uses_target else None
+        self.target_decay = objective.target_decay(1, cfg.epochs) if objective.uses_target else None  # set per epoch in training
 
     def __len__(self): return len(self.indices)
 
@@ -74,6 +79,17 @@ class CopyGroup:
         "[G, n, ...] inputs (one batch per copy), or [n, ...] shared by all copies when `shared` -> [G, n, out]."
         return self._forward(self.params, self.buffers, x, shared)
 
+    @torch.no_grad()
+    def target_forward(self, x:Tensor)->Tensor:
+        "The target network's outputs [G, n, out] for one batch per copy [G, n, ...] (BYOL), without gradient."
+        return self._forward(*self.target, x, False)
+
+    @torch.no_grad()
+    def update_target(self):
+        "Move every copy's target parameters towards its online ones: t <- decay t + (1 - decay) online."
+        keys = list(self.target[0])
+        torch._foreach_lerp_([self.target[0][k] for k in keys], [self.params[k].detach() for k in keys], 1 - self.target_decay)
+
     def train(self, mode:bool=True): self.base.train(mode); return self
     def eval(self): return self.train(False)
 
@@ -86,13 +102,16 @@ class CopyGroup:
         opt, sched = self.opt.state_dict(), self.sched.state_dict()
         return [{'net': self.network_state(j),
                  'opt': {'state': {i: _cut(s, j) for i, s in opt['state'].items()}, 'param_groups': opt['param_groups']},
-                 'sched': sched, 'g_order': self.g_order[j].get_state(), 'g_aug': self.g_aug[j].get_state()}
+                 'sched': sched, 'g_order': self.g_order[j].get_state(), 'g_aug': self.g_aug[j].get_state(),
+                 **({} if self.target is None else {'target': {k: v[j].detach().clone() for k, v in {**self.target[0], **self.target[1]}.items()}})}
                 for j in range(len(self))]
 
     def load_state(self, states:list[dict]):
         "Restore the group from the checkpoint dicts of its copies (as `state` writes them)."
         with torch.no_grad():
             for k, v in {**self.params, **self.buffers}.items(): v.copy_(torch.stack([s['net'][k] for s in states]))
+            if self.target is not None:
+                for k, v in {**self.target[0], **self.target[1]}.items(): v.copy_(torch.stack([s['target'][k] for s in states]))
         opt_states = [s['opt'] for s in states]
         self.opt.load_state_dict({'state': {i: _stack([o['state'][i] for o in opt_states]) for i in opt_states[0]['state']},
                                   'param_groups': opt_states[0]['param_groups']})

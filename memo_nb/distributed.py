@@ -50,7 +50,8 @@ def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
         parts = [read_epoch(record_path(d, epoch)) for d in dirs]
         joined = lambda k: torch.from_numpy(np.concatenate([p[k] for p in parts]))
         save_epoch_records(run, epoch, joined('correct'), joined('p_true'), np.concatenate([p['loss'] for p in parts]),
-                           np.concatenate([p['acc'] for p in parts]), joined('mates') if 'mates' in parts[0] else None)
+                           np.concatenate([p['acc'] for p in parts]), joined('mates') if 'mates' in parts[0] else None,
+                           joined('embedding_std') if 'embedding_std' in parts[0] else None)
     for epoch in [None, *kept_epochs(cfg)]:
         weights_path(run, 0, epoch).parent.mkdir(parents=True, exist_ok=True)
         for d, c in zip(dirs, shards):

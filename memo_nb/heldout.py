@@ -42,7 +42,7 @@ def in_out(correct:np.ndarray,     # [T+1, N, M, K(, 2)] records
 def probe_chance(config:dict, n_classes:int)->float:
     "The chance success rate of the probe task of a run with this configuration (a `TrainConfig` dict)."
     from memo_nb.setups import get_setup
-    return 1/(2*config['probe_batch'] - 1) if get_setup(config['setup']).objective.name == 'contrastive' else 1/n_classes
+    return 1/(2*config['probe_batch'] - 1) if get_setup(config['setup']).objective.self_supervised else 1/n_classes
 
 # %% ../nbs/05b_heldout.ipynb
 def in_copy_records(correct:np.ndarray,     # [T+1, N, M, K(, 2)] records

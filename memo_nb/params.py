@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .setups import SETUPS, get_setup
+from .setups import SETUPS, STUDY_SETUPS, get_setup
 from .config import TrainConfig, resolved
 from .profiles import PROFILES, PROFILE_PARAMS
 
@@ -24,7 +24,7 @@ def _param(default, meaning:str): return field(default=default, metadata={'meani
 @dataclass
 class StudyParams:
     "The settings of a study's analyses, shared by every setup."
-    setups: tuple[str, ...] = _param((), "setups the study trains and compares, in this order; () = every registered setup")
+    setups: tuple[str, ...] = _param((), "setups the study trains and compares, in this order; () = the study's five (memo_nb.setups.STUDY_SETUPS)")
     levels: tuple[float, ...] = _param((0.25, 0.5, 0.75), "mean success levels p0 at which the spreads and binomial tables are read")
     probe_epochs: int = _param(10, "epochs of the linear probe on frozen features (the thesis's 10 on 50,000 images; small sets need more)")
     am_steps: int = _param(1000, "iterations of activation maximisation")
@@ -33,7 +33,7 @@ class StudyParams:
 
     def __post_init__(self):
         "Raise ValueError naming the first bad value; fill in the setups."
-        if not self.setups: self.setups = tuple(SETUPS)
+        if not self.setups: self.setups = STUDY_SETUPS
         for s in self.setups: get_setup(s)
         if len(set(self.setups)) < len(self.setups): raise ValueError(f"setups names a setup twice: {','.join(self.setups)}.")
         if not (self.levels and all(0 < x < 1 for x in self.levels)):

@@ -37,22 +37,25 @@ def save_epoch_records(run:str|Path, epoch:int,
                        correct:Tensor,  # [N, M, K] or [N, M, K, 2] bool
                        p_true:Tensor,   # same shape, probability of the true class
                        loss, acc,       # [N] each
-                       mates:Tensor|None=None): # [N, R, K] bool: draw 0's first-view bits under R other probe partitions
+                       mates:Tensor|None=None,  # [N, R, K] bool: draw 0's first-view bits under R other probe partitions
+                       spread:Tensor|None=None): # [N] embedding spread of a self-supervised setup's probe (see memo_nb.train)
     "Write one epoch's records atomically."
     c = correct.cpu().numpy()
     extra = {} if mates is None else {'mates_bits': np.packbits(mates.cpu().numpy(), axis=None), 'mates_shape': np.array(mates.shape)}
+    if spread is not None: extra['embedding_std'] = spread.float().cpu().numpy()
     atomic_write(record_path(run, epoch), lambda f: np.savez(
         f, correct_bits=np.packbits(c, axis=None), shape=np.array(c.shape), p_true=p_true.cpu().numpy().astype(np.float16),
         loss=np.asarray(loss, np.float32), acc=np.asarray(acc, np.float32), **extra))
 
 def read_epoch(path:str|Path)->dict:
-    "The records of one epoch file: correct (bool), p_true (float16), loss and acc, and mates (bool) where it has them."
+    "The records of one epoch file: correct (bool), p_true (float16), loss and acc, and mates (bool) and embedding_std where it has them."
     unpack = lambda bits, shape: np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
     try:
         with np.load(path) as z:
             shape = tuple(int(n) for n in z['shape'])
             out = {'correct': unpack(z['correct_bits'], shape), 'p_true': z['p_true'], 'loss': z['loss'], 'acc': z['acc']}
             if 'mates_bits' in z.files: out['mates'] = unpack(z['mates_bits'], tuple(int(n) for n in z['mates_shape']))
+            if 'embedding_std' in z.files: out['embedding_std'] = z['embedding_std']
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise DamagedRecord(f"Record file {path} cannot be read ({type(e).__name__}: {e}); "
                             f"re-running the same command recomputes it.") from e

@@ -43,11 +43,12 @@ class StudyOutputs:
         self._record({'kind': 'figure', 'name': name, 'title': f"{caption} ({self.scale})",
                       'panels': [ax.get_title() for ax in fig.axes if ax.get_title()]})
 
-    def table(self, df, name:str, title:str, floatfmt:str='.4g'):
+    def table(self, df, name:str, title:str, floatfmt:str='.4g',
+              lead:bool=False): # the report shows it first, after the claims
         "Save `df` as name.csv and name.md, titled; returns `df`."
         df.to_csv(self.out/f'{name}.csv', index=False)
         (self.out/f'{name}.md').write_text(df.to_markdown(index=False, floatfmt=floatfmt))
-        self._record({'kind': 'table', 'name': name, 'title': title})
+        self._record({'kind': 'table', 'name': name, 'title': title, **({'lead': True} if lead else {})})
         return df
 
 def open_study(study_dir:str|Path, note:str='')->tuple[list[str], dict[str, dict], StudyOutputs]:
@@ -69,6 +70,7 @@ def _report_items(out:Path)->tuple[list[dict], list[dict]]:
     items = read_manifest(out)
     known = {e['name'] for e in items}
     tables = [e for e in items if e['kind'] == 'table' and (out/f"{e['name']}.md").exists()]
+    tables = [e for e in tables if e.get('lead')] + [e for e in tables if not e.get('lead')]   # leading tables first
     tables += [{'kind': 'table', 'name': p.stem, 'title': p.stem} for p in sorted(out.glob('table_*.md')) if p.stem not in known]
     figures = [e for e in items if e['kind'] == 'figure' and (out/f"{e['name']}.png").exists()]
     figures += [{'kind': 'figure', 'name': p.stem, 'title': p.stem} for p in sorted(out.glob('fig_*.png')) if p.stem not in known]

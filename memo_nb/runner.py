@@ -13,6 +13,7 @@ import memo_nb
 from .files import atomic_write
 from .data import load_dataset
 from .config import TrainConfig, check_sizes
+from .setups import get_setup, CONTRASTIVE
 from .params import StudyParams, study_configs, score_file_size
 from .train import run_config_changes
 from .convcheck import machine_summary
@@ -20,9 +21,9 @@ from .distributed import start_ranks, stop_ranks, train_items, join_items, train
 from .report import write_report
 
 # %% auto 0
-__all__ = ['REPO', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB', 'check_output_folder', 'check_study',
-           'template_folder', 'study_notebooks', 'check_notebook_parameters', 'prepare_study', 'StudyError',
-           'run_notebook', 'execute_study', 'run_study']
+__all__ = ['REPO', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB', 'SSL_NB', 'check_output_folder',
+           'check_study', 'template_folder', 'compares_ssl_methods', 'study_notebooks', 'check_notebook_parameters',
+           'prepare_study', 'StudyError', 'run_notebook', 'execute_study', 'run_study']
 
 # %% ../nbs/06b_runner.ipynb
 def check_output_folder(out:Path, create:bool=True):
@@ -68,8 +69,12 @@ def template_folder()->Path:
     return shipped if shipped.is_dir() else REPO/'nbs'
 
 NBS = template_folder()
-TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB, HELDOUT_NB = ('10_study_train.ipynb', '11_study_memorization.ipynb', '12_study_representations.ipynb',
-                                                      '13_study_heldout.ipynb')
+TRAIN_NB, ANALYSIS_NB, REPRESENTATION_NB, HELDOUT_NB, SSL_NB = ('10_study_train.ipynb', '11_study_memorization.ipynb', '12_study_representations.ipynb',
+                                                              '13_study_heldout.ipynb', '14_study_ssl.ipynb')
+
+def compares_ssl_methods(cfgs:dict[str, TrainConfig])->bool:
+    "Whether the study trains a self-supervised method other than SimCLR (then the comparison notebook runs)."
+    return any(get_setup(s).objective.self_supervised and get_setup(s).objective is not CONTRASTIVE for s in cfgs)
 
 def study_notebooks(cfgs:dict[str, TrainConfig], params:StudyParams, out:Path)->list[tuple[str, str, dict]]:
     "The notebooks `execute_study` runs after training, in order, as (template, tag, parameters)."
@@ -79,6 +84,7 @@ def study_notebooks(cfgs:dict[str, TrainConfig], params:StudyParams, out:Path)->
             (REPRESENTATION_NB, 'representations', {'study_dir': str(out), 'probe_epochs': params.probe_epochs, 'am_steps': params.am_steps,
                                                      'tsne_fraction': params.tsne_fraction})]
     if any(c.subsample < 1 for c in cfgs.values()): nbs.append((HELDOUT_NB, 'heldout', {'study_dir': str(out), 'cscores': params.cscores}))
+    if compares_ssl_methods(cfgs): nbs.append((SSL_NB, 'ssl', {'study_dir': str(out), 'probe_epochs': params.probe_epochs, 'levels': list(params.levels)}))
     return nbs
 
 def check_notebook_parameters(notebooks:list[tuple[str, str, dict]]):

@@ -15,8 +15,8 @@ from .models import ResNet18, Network, projection_head
 from .losses import nt_xent, simclr_predictions, classifier_predictions
 
 # %% auto 0
-__all__ = ['AUGMENTATIONS', 'LABEL_POLICIES', 'SETUPS', 'CLASSIFICATION', 'CONTRASTIVE', 'Classification', 'Contrastive', 'Setup',
-           'register', 'get_setup']
+__all__ = ['AUGMENTATIONS', 'LABEL_POLICIES', 'SETUPS', 'CLASSIFICATION', 'CONTRASTIVE', 'STUDY_SETUPS', 'Classification',
+           'embedding_spread', 'Retrieval', 'Contrastive', 'Setup', 'register', 'get_setup']
 
 # %% ../nbs/03a_setups.ipynb
 AUGMENTATIONS = {
@@ -34,6 +34,8 @@ class Classification:
     name = 'classification'
     views = 1          # views of an image in one training step and in one probe draw
     record_views = 1   # the records have no view axis
+    self_supervised = False  # probed by the classes it is trained on, not by in-batch retrieval
+    uses_target = False      # no target network
 
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "A linear classifier `dim -> n_classes` (`kind` and `proj_dim` are the projection's, unused here)."
@@ -44,7 +46,7 @@ class Classification:
 
     def loss(self, out:Tensor, # [G, B, C] logits of G copies
              y:Tensor,         # [G, B] labels
-             temperature:float)->tuple[Tensor, Tensor]: # per-copy loss [G], correct predictions [G]
+             temperature:float, target:Tensor|None=None)->tuple[Tensor, Tensor]: # per-copy loss [G], correct predictions [G]
         "Mean cross-entropy and number of correct predictions of each copy."
         logits = out.float()/temperature
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction='none').view(y.shape).mean(1)
@@ -62,33 +64,35 @@ class Classification:
         return torch.stack([c for c, _ in cp]), torch.stack([p for _, p in cp]), None
 
 # %% ../nbs/03a_setups.ipynb
-class Contrastive:
-    "SimCLR's task: each of the 2B views of a batch picks its partner among the 2B-1 others."
-    name = 'contrastive'
+def embedding_spread(z:Tensor)->Tensor: # [G, n, d] embeddings of G copies
+    "Mean over dimensions of the per-dimension std of the L2-normalised embeddings, per copy [G]: about 1/sqrt(d) when spread, 0 at collapse."
+    return F.normalize(z.float(), dim=-1).std(-2).mean(-1)
+
+class Retrieval:
+    """The in-batch retrieval task of every self-supervised setup: two views of each image, and each view must find its partner
+    among the other views of its batch by cosine similarity. Subclasses give the head and the loss (and, where the head
+    outputs more than the embedding, `embedding`)."""
+    name = 'retrieval'
     views = 2          # two views of each image per step and per probe draw
     record_views = 2   # the records end with a view axis: [..., K, 2]
+    self_supervised = True
+    uses_target = False  # True: the loss also reads a target network's outputs (BYOL)
 
-    def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
-        "SimCLR's projection `dim -> proj_dim`: 'linear' (the original code) or 'mlp' (the SimCLR paper)."
-        return projection_head(dim, proj_dim, kind)
+    def embedding(self, out:Tensor)->Tensor:
+        "The part of the head's output that is the method's embedding (what the probe and the collapse check read)."
+        return out
 
     def check(self, cfg):
         "Raise ValueError for batch sizes that leave a view without negatives."
-        _check(cfg.batch_size >= 2, f"batch_size must be >= 2 for a contrastive setup (each view needs a negative), got {cfg.batch_size}.")
-        _check(cfg.probe_batch >= 2, f"probe_batch must be >= 2 for a contrastive setup, got {cfg.probe_batch}.")
+        _check(cfg.batch_size >= 2, f"batch_size must be >= 2 for a {self.name} setup (each view needs other views in its batch), got {cfg.batch_size}.")
+        _check(cfg.probe_batch >= 2, f"probe_batch must be >= 2 for a {self.name} setup, got {cfg.probe_batch}.")
         _check(cfg.probe_size % cfg.probe_batch != 1,
                f"probe_size {cfg.probe_size} leaves a contrastive probe batch of one object with probe_batch {cfg.probe_batch}; "
                f"choose sizes whose remainder is not 1.")
 
-    def loss(self, out:Tensor, # [G, 2B, d] embeddings of G copies: first views, then second views
-             y:Tensor,         # [G, B] (only its shape is used)
-             temperature:float)->tuple[Tensor, Tensor]: # per-copy loss [G], views whose partner is the argmax [G]
-        "NT-Xent loss and number of correctly paired views of each copy."
-        B = y.shape[1]
-        loss = torch.stack([nt_xent(z[:B], z[B:], temperature) for z in out])
-        with torch.no_grad():
-            hits = torch.stack([simclr_predictions(z[:B].detach(), z[B:].detach(), temperature)[0].sum() for z in out])
-        return loss, hits
+    def hits(self, z:Tensor, B:int)->Tensor: # z: [G, 2B, d] embeddings of a training step
+        "Views of each copy's training batch whose partner is the most similar other view [G] (a training accuracy, no gradient)."
+        with torch.no_grad(): return torch.stack([simclr_predictions(e[:B].detach(), e[B:].detach(), 1.0)[0].sum() for e in z])
 
     def probe(self, forward,            # inputs [n, ...] shared by the copies -> embeddings [G, n, d]
               views:tuple[Tensor, ...], # one draw: first and second views of the probe objects, [K, ...] each
@@ -101,7 +105,7 @@ class Contrastive:
         # Embeddings in large chunks (the network is in eval mode, so a view's embedding does not depend on its batch);
         # only the in-batch task is cut into probe batches. Small probe batches, and other partitions, then cost no extra forward passes.
         chunk = 1024 if labels.device.type == 'cuda' else 256
-        z1, z2 = (torch.cat([forward(v[i:i + chunk]) for i in range(0, len(labels), chunk)], 1) for v in views[:2])
+        z1, z2 = (self.embedding(torch.cat([forward(v[i:i + chunk]) for i in range(0, len(labels), chunk)], 1)) for v in views[:2])
         correct, p = self.score(z1, z2, temperature, probe_batch, order)
         extra = torch.stack([self.score(z1, z2, temperature, probe_batch, o)[0][..., 0] for o in mates], 1) if len(mates) else None
         return correct, p, extra
@@ -119,6 +123,22 @@ class Contrastive:
         back = torch.empty_like(order); back[order] = torch.arange(K, device=order.device)
         return torch.cat(cs, 1)[:, back], torch.cat(ps, 1)[:, back]
 
+class Contrastive(Retrieval):
+    "SimCLR's task: each of the 2B views of a batch picks its partner among the 2B-1 others (NT-Xent)."
+    name = 'contrastive'
+
+    def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
+        "SimCLR's projection `dim -> proj_dim`: 'linear' (the original code) or 'mlp' (the SimCLR paper)."
+        return projection_head(dim, proj_dim, kind)
+
+    def loss(self, out:Tensor, # [G, 2B, d] embeddings of G copies: first views, then second views
+             y:Tensor,         # [G, B] (only its shape is used)
+             temperature:float, target:Tensor|None=None)->tuple[Tensor, Tensor]: # per-copy loss [G], views whose partner is the argmax [G]
+        "NT-Xent loss and number of correctly paired views of each copy."
+        B = y.shape[1]
+        return torch.stack([nt_xent(z[:B], z[B:], temperature) for z in out]), self.hits(out, B)
+
+
 # %% ../nbs/03a_setups.ipynb
 LABEL_POLICIES = ('true', 'random')
 
@@ -126,7 +146,7 @@ LABEL_POLICIES = ('true', 'random')
 class Setup:
     "A training setup of the study: what is learned, from which views, with which labels, and its defaults."
     name: str                       # its key in SETUPS, in profiles and in run folders
-    objective: Classification|Contrastive
+    objective: Classification|Retrieval
     augmentation: str               # a key of AUGMENTATIONS: the training views and the probe's draws
     labels: str = 'true'            # 'true', or 'random': one seeded permutation of the training labels, shared by all copies
     optimizer: str = 'sgd'          # default optimiser: 'adam', or 'sgd' with momentum
@@ -160,6 +180,7 @@ class Setup:
 # %% ../nbs/03a_setups.ipynb
 SETUPS: dict[str, Setup] = {}
 CLASSIFICATION, CONTRASTIVE = Classification(), Contrastive()
+STUDY_SETUPS = ('simclr', 'supervised', 'random', 'random_aug', 'supervised_simclr_aug')  # what a study trains unless told otherwise
 
 def register(setup:Setup)->Setup:
     "Check `setup` and add it to SETUPS."
@@ -188,3 +209,6 @@ register(Setup('random_aug', CLASSIFICATION, 'supervised', labels='random', pape
 # %% ../nbs/03a_setups.ipynb
 register(Setup('supervised_simclr_aug', CLASSIFICATION, 'simclr',
                summary='cross-entropy on the true labels, SimCLR augmentation (beyond the paper)'));
+
+# %% ../nbs/03a_setups.ipynb
+from . import ssl_methods  # registers simsiam, byol, barlow_twins and vicreg

@@ -14,15 +14,16 @@ from torch import Tensor
 
 from .data import ImageSet
 from .files import atomic_write
-from .setups import get_setup
+from .setups import get_setup, embedding_spread
 from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format
-from .records import save_epoch_records, save_probe, damaged_records, select_view, RECORD_FORMAT, record_format
+from .records import save_epoch_records, save_probe, damaged_records, select_view, record_path, RECORD_FORMAT, record_format
 
 # %% auto 0
 __all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_step', 'train_epoch', 'tune_cpu_allocator',
            'run_config_changes', 'check_run_folder', 'weights_path', 'kept_weight_epochs', 'is_finished', 'restore',
-           'save_state', 'save_weights', 'copies_label', 'train_run']
+           'save_state', 'save_weights', 'CollapseError', 'collapsed_copies', 'check_collapse', 'copies_label',
+           'train_run']
 
 # %% ../nbs/04b_train.ipynb
 def probe_views(cfg:TrainConfig, images:Tensor)->list[tuple[Tensor, ...]]:
@@ -43,14 +44,14 @@ def probe_partitions(cfg:TrainConfig, K:int)->tuple[list[Tensor], list[Tensor]]:
 def evaluate_probe(group:CopyGroup, cfg:TrainConfig, views, labels:Tensor,
                    partitions:tuple[list[Tensor], list[Tensor]]|None=None, # `probe_partitions`; None: contiguous batches, no mates
                   )->tuple[Tensor, Tensor, Tensor|None]:
-    "Correctness and true-class probability of every copy, [G, M, K] or [G, M, K, 2] for a contrastive setup; its batch-mate bits [G, R, K] (or None)."
+    "Correctness and true-class probability of every copy, [G, M, K] or [G, M, K, 2] for a self-supervised setup; its batch-mate bits [G, R, K] (or None)."
     group.eval()
     objective = get_setup(cfg.setup).objective
     orders, mates = partitions or ([None]*len(views), [])
     forward = lambda x: group(x, shared=True).float()
     scored = [objective.probe(forward, vs, labels, cfg.temperature, cfg.probe_batch, orders[m], mates if m == 0 else ())
               for m, vs in enumerate(views)]
-    return torch.stack([c for c, _, _ in scored], 1), torch.stack([p for _, p, _ in scored], 1), scored[0][2]
+    return torch.stack([c for c, *_ in scored], 1), torch.stack([p for _, p, *_ in scored], 1), scored[0][2]
 
 # %% ../nbs/04b_train.ipynb
 def make_batch(group:CopyGroup, data:ImageSet, augment, idx:list[Tensor])->tuple[Tensor, Tensor]:
@@ -61,19 +62,26 @@ def make_batch(group:CopyGroup, data:ImageSet, augment, idx:list[Tensor])->tuple
         xs.append(to_memory_format(torch.cat([augment(x, g) for _ in range(views)]), group.cfg.channels_last))
     return (xs[0][None] if len(xs) == 1 else torch.stack(xs)), torch.stack([data.labels[ix] for ix in idx])
 
-def train_step(group:CopyGroup, x:Tensor, y:Tensor)->tuple[Tensor, Tensor]:
-    "One optimiser step of every copy of `group` on its batch (`make_batch`): per-copy loss [G] and correct predictions [G]."
+def train_step(group:CopyGroup, x:Tensor, y:Tensor)->tuple[Tensor, Tensor, Tensor|None]:
+    """One optimiser step of every copy of `group` on its batch (`make_batch`): per-copy loss [G], correct predictions [G],
+    and for a self-supervised setup the `embedding_spread` of the batch's embeddings [G] (None for a classifier)."""
     cfg = group.cfg
+    objective = get_setup(cfg.setup).objective
     with torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.amp):
-        loss, hits = get_setup(cfg.setup).objective.loss(group(x), y, cfg.temperature)
+        target = None if group.target is None else group.target_forward(x)
+        out = group(x)
+        loss, hits = objective.loss(out, y, cfg.temperature, target)
+    spread = embedding_spread(objective.embedding(out.detach())) if objective.self_supervised else None
     group.opt.zero_grad(set_to_none=True)
     loss.sum().backward()
     group.opt.step()
-    return loss, hits
+    if group.target is not None: group.update_target()
+    return loss, hits, spread
 
 def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int,
-                members:list[Tensor]|None=None)->tuple[list[float], list[float]]: # per copy of the group: indices of its images (None: all)
-    "Train the copies of `group` for one epoch; mean loss and train accuracy of each copy."
+                members:list[Tensor]|None=None, # per copy of the group: indices of its images (None: all)
+               )->tuple[list[float], list[float], list[float]|None]:
+    "Train the copies of `group` for one epoch; mean loss, train accuracy and (self-supervised) mean embedding spread of each copy."
     cfg = group.cfg
     objective = get_setup(cfg.setup).objective
     group.train()
@@ -82,18 +90,20 @@ def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int,
     if members is None: perms = [torch.randperm(len(data), generator=g).to(device) for g in group.g_order]
     else: perms = [m[torch.randperm(len(m), generator=g).to(m.device)] for m, g in zip(members, group.g_order)]
     n = min(len(p) for p in perms)
-    loss_sum, correct = torch.zeros(G, device=device), torch.zeros(G, device=device)
+    loss_sum, correct, spread_sum = torch.zeros(G, device=device), torch.zeros(G, device=device), torch.zeros(G, device=device)
     steps = n//B
+    if group.target is not None: group.target_decay = objective.target_decay(epoch, cfg.epochs)
     for s in range(steps):
-        loss, hits = train_step(group, *make_batch(group, data, augment, [p[s*B:(s + 1)*B] for p in perms]))
+        loss, hits, spread = train_step(group, *make_batch(group, data, augment, [p[s*B:(s + 1)*B] for p in perms]))
         loss_sum += loss.detach(); correct += hits
+        if spread is not None: spread_sum += spread
     group.sched.step()
     mean_loss, acc = (loss_sum/max(steps, 1)).tolist(), (correct/max(steps*B*objective.views, 1)).tolist()
     for i, l in zip(group.indices, mean_loss):
         if not math.isfinite(l):
             raise FloatingPointError(f"Non-finite loss ({l}) in setup {cfg.setup!r}, copy {i}, epoch {epoch}; "
                                      f"the records of the epochs before it are kept. Try a smaller lr (now {cfg.lr}).")
-    return mean_loss, acc
+    return mean_loss, acc, ((spread_sum/max(steps, 1)).tolist() if objective.self_supervised else None)
 
 # %% ../nbs/04b_train.ipynb
 def tune_cpu_allocator()->bool:
@@ -179,6 +189,35 @@ def save_weights(run:Path, groups:list[CopyGroup], epoch:int|None=None):
     if epoch is None: (run/'state.pt').unlink(missing_ok=True)
 
 # %% ../nbs/04b_train.ipynb
+class CollapseError(RuntimeError):
+    "A copy of a self-supervised setup whose embeddings collapsed."
+
+def collapsed_copies(run:Path, cfg:TrainConfig, epoch:int,
+                     copies:range|None=None, # the copies the folder's records hold (a shard's); None: all N
+                    )->dict[int, list[float]]:
+    "Copies whose embedding spread (x sqrt(d)) was below `cfg.collapse_std` in each of the `collapse_epochs` epochs up to `epoch`: {copy: spreads}."
+    first = epoch - cfg.collapse_epochs + 1
+    if cfg.collapse_std <= 0 or first < 1: return {}
+    spreads = []
+    for e in range(first, epoch + 1):
+        with np.load(record_path(run, e)) as z:
+            if 'embedding_std' not in z.files: return {}
+            spreads.append(z['embedding_std']*math.sqrt(cfg.proj_dim))
+    spreads = np.stack(spreads)   # [epochs, N]
+    copies = range(cfg.copies) if copies is None else copies
+    return {copies[i]: spreads[:, i].round(4).tolist() for i in np.nonzero((spreads < cfg.collapse_std).all(0))[0]}
+
+def check_collapse(run:Path, cfg:TrainConfig, epoch:int, copies:range|None=None):
+    "Raise CollapseError, in one line naming the setup and the first collapsed copy, when `collapsed_copies` finds one."
+    bad = collapsed_copies(run, cfg, epoch, copies)
+    if bad:
+        i, s = next(iter(bad.items()))
+        more = f" ({len(bad)} copies in all)" if len(bad) > 1 else ''
+        raise CollapseError(f"{cfg.setup} copy {i} collapsed{more}: its embedding spread x sqrt(d) was {', '.join(f'{v:.3g}' for v in s)} in epochs "
+                            f"{epoch - cfg.collapse_epochs + 1}-{epoch}, below collapse_std {cfg.collapse_std} (about 1 when the embeddings are spread); "
+                            f"the records up to epoch {epoch} are kept. Try another lr (now {cfg.lr}) or optimizer ({cfg.optimizer}).")
+
+# %% ../nbs/04b_train.ipynb
 def copies_label(copies:range)->str:
     "'copy 3' or 'copies 0-3', for messages."
     return f"copy {copies.start}" if len(copies) == 1 else f"copies {copies.start}-{copies.stop - 1}"
@@ -213,13 +252,16 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
                total=cfg.epochs + 1, dynamic_ncols=True, position=position)
     for epoch in bar:
-        losses, accs, cs, ps, ms = [], [], [], [], []
+        losses, accs, cs, ps, ms, ss = [], [], [], [], [], []
         for g, own in zip(groups, members):
-            loss, acc = train_epoch(g, train, augment, epoch, own) if epoch > 0 else ([float('nan')]*len(g), [float('nan')]*len(g))
+            nan = [float('nan')]*len(g)
+            loss, acc, spread = train_epoch(g, train, augment, epoch, own) if epoch > 0 else (nan, nan, nan if setup.objective.self_supervised else None)
             correct, p, mates = evaluate_probe(g, cfg, views, probe_labels, partitions)
-            losses += loss; accs += acc; cs.append(correct); ps.append(p); ms.append(mates)
+            losses += loss; accs += acc; cs.append(correct); ps.append(p); ms.append(mates); ss.append(spread)
         correct = torch.cat(cs)
-        save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs, None if ms[0] is None else torch.cat(ms))
+        save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs, None if ms[0] is None else torch.cat(ms),
+                           None if ss[0] is None else torch.tensor(sum(ss, [])))
+        check_collapse(run, cfg, epoch, copies)
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", mean_r=f"{select_view(correct, ndim=4).float().mean():.3f}")
         if epoch in keep: save_weights(run, groups, epoch)
         if epoch == cfg.epochs or (epoch > 0 and epoch % cfg.save_every == 0): save_state(run, epoch, groups)

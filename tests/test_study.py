@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT
 from memo_nb.config import TrainConfig
-from memo_nb.setups import SETUPS
+from memo_nb.setups import SETUPS, STUDY_SETUPS
 from memo_nb.claims import VERDICTS
 
 
@@ -56,8 +56,8 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
     assert all(c['verdict'] in VERDICTS and any(ch.isdigit() for ch in c['evidence']) for c in claims), claims
     assert 'digits' in report and 'N = 2 copies' in report
     probe = (out/'table_linear_probe.csv').read_text()
-    assert all(m in probe for m in list(SETUPS) + ['random init', 'raw pixels'])
-    for s in SETUPS:
+    assert all(m in probe for m in list(STUDY_SETUPS) + ['random init', 'raw pixels'])
+    for s in STUDY_SETUPS:
         assert (out/'notebooks'/f'train_{s}.ipynb').exists() and f'| {s} |' in report
         assert len(list((out/'train'/s/'records').glob('epoch_*.npz'))) == 4
     assert not list((ROOT/'nbs').glob('*train_*.ipynb'))  # templates are never executed in place
@@ -65,7 +65,8 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
 
 def test_every_multi_setup_figure_shows_every_setup(smoke_run):
     out, _ = smoke_run
-    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == set(SETUPS), name
+    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == set(STUDY_SETUPS), name
+    assert not (out/'notebooks'/'ssl.ipynb').exists()   # no method beyond SimCLR: no comparison notebook
 
 
 def test_train_notebook_gets_the_whole_config(smoke_run):
@@ -155,6 +156,37 @@ def test_failing_training_is_one_line(tmp_path, workers, start):
     last = res.stderr.strip().splitlines()[-1]
     assert re.match('memo-nb: error: ' + start, last), res.stderr
     assert re.search(r"setup 'random', copy [01], epoch 1", last) and 'Traceback' not in res.stderr, res.stderr
+
+
+def test_collapse_ends_the_run_in_one_line(tmp_path):
+    "A collapse check that trips (here: a threshold above any spread) names the setup and the copy in one line, and keeps the records."
+    out = tmp_path/'out'
+    res = memo_nb('run', 'smoke', '--out', str(out), '--quiet', '-p', 'setups=vicreg', '-p', 'collapse_std=1.01', '-p', 'collapse_epochs=2',
+                  '--workers', '1')
+    assert res.returncode == 1, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert re.match(r'memo-nb: error: training vicreg, copies 0-1, failed: CollapseError: vicreg copy 0 collapsed \(2 copies in all\): '
+                    r'its embedding spread x sqrt\(d\) was 0\.\d+, 0\.\d+ in epochs 1-2', last), res.stderr
+    assert 'Traceback' not in res.stderr
+    assert sorted(p.name for p in (out/'train'/'vicreg'/'records').iterdir()) == [f'epoch_{e:04d}.npz' for e in range(3)]
+
+
+def test_ssl_methods_train_and_are_compared(tmp_path):
+    "The four methods beyond SimCLR train as setups of a study, appear in every multi-setup figure, and get the comparison notebook."
+    out = tmp_path/'ssl'
+    methods = ('simsiam', 'byol', 'barlow_twins', 'vicreg')
+    res = memo_nb('run', 'smoke', '--out', str(out), '--quiet', '-p', 'setups=' + ','.join(methods), '-p', 'epochs=2')
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for name in MULTI_SETUP_FIGURES + ('fig_s1_ssl_training',): assert panel_setups(out, name) == set(methods), name
+    report = (out/'REPORT.md').read_text()
+    comparison = report.index('## Self-supervised methods compared')
+    assert comparison < report.index('## The last epoch of every setup')   # the comparison leads the tables
+    for m in methods:
+        assert f'| {m} ' in (out/'table_ssl_comparison.md').read_text() and f'| {m} ' in (out/'table_s1_collapse.md').read_text()
+        rec = np.load(out/'train'/m/'records'/'epoch_0002.npz')
+        assert 0 < rec['embedding_std'].min() and rec['embedding_std'].max()*np.sqrt(128) < 1.01   # unit vectors: at most about 1
+    probe = (out/'table_s2_representation.csv').read_text()
+    assert all(f'{m},linear probe' in probe and f'{m},kNN' in probe for m in methods + ('random init',))
 
 
 def test_failing_notebook_is_one_line(tmp_path, monkeypatch):

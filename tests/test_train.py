@@ -22,8 +22,9 @@ TINY = dict(dataset='digits', train_size=256, copies=2, probe_size=64, draws=2, 
 def weights(run, i): return torch.load(Path(run)/'weights'/f'copy_{i:02d}.pt', weights_only=True)
 
 
-@pytest.mark.parametrize('setup, lr', [('simclr', 1e-3), ('supervised', 0.05), ('random', 0.05)])
+@pytest.mark.parametrize('setup, lr', [('simclr', 1e-3), ('supervised', 0.05), ('random', 0.05), ('byol', 0.05), ('vicreg', 1e-3)])
 def test_resumed_run_equals_uninterrupted(tmp_path, setup, lr):
+    "Stopping after epoch 1 and resuming gives the records and weights of an uninterrupted run (BYOL: its target network is resumed too)." 
     cfg = TrainConfig(setup=setup, lr=lr, **TINY)
     whole = train_run(cfg, tmp_path/'whole', progress=False)
     part = train_run(cfg, tmp_path/'part', progress=False, stop_after=1)
@@ -31,7 +32,9 @@ def test_resumed_run_equals_uninterrupted(tmp_path, setup, lr):
     assert len(list((part/'records').glob('*.npz'))) == 2
     train_run(cfg, part, progress=False)  # resumes at epoch 2
     a, b = load_records(whole), load_records(part)
-    for k in ('correct', 'p_true', 'loss', 'acc'): np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    for k in ('correct', 'p_true', 'loss', 'acc', 'embedding_std'):
+        if k in a or k in b: np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert ('embedding_std' in a) == get_setup(setup).objective.self_supervised
     for i in range(2):
         for k, v in weights(whole, i).items(): assert torch.equal(v, weights(part, i)[k]), k
     assert not (part/'state.pt').exists()
@@ -245,3 +248,19 @@ def test_kept_weights_are_the_networks_of_their_epoch_and_survive_a_resume(tmp_p
         at2, whole2 = (torch.load(weights_path(r, i, 2), weights_only=True) for r in (part, whole))
         assert all(torch.equal(v, whole2[k]) for k, v in at2.items())      # the resumed run kept what the uninterrupted one kept
         assert not all(torch.equal(v, at2[k]) for k, v in final.items())   # epochs 3-4 changed them
+
+
+def test_collapse_check_stops_names_and_resumes(tmp_path):
+    "A tripped collapse check stops the run after the epoch it trips on, keeps the records, and the run resumes to the same records."
+    from memo_nb.train import CollapseError
+    cfg = TrainConfig(setup='simsiam', lr=0.05, **TINY)
+    whole = train_run(cfg, tmp_path/'whole', progress=False)
+    spread = load_records(whole)['embedding_std']
+    assert np.isnan(spread[0]).all() and (spread[1:] > 0).all() and (spread[1:]*np.sqrt(cfg.proj_dim) <= 1.01).all()   # unit vectors: at most sqrt(n/(n-1)) with n views
+    tripping = TrainConfig(setup='simsiam', lr=0.05, collapse_std=1.01, collapse_epochs=2, **TINY)   # above any spread
+    with pytest.raises(CollapseError, match=r'simsiam copy 0 collapsed \(2 copies in all\).* in epochs 1-2, below collapse_std 1.01'):
+        train_run(tripping, tmp_path/'part', progress=False)
+    assert len(list((tmp_path/'part'/'records').glob('*.npz'))) == 3
+    train_run(cfg, tmp_path/'part', progress=False)   # collapse_std is a runtime setting: the same run continues
+    a, b = load_records(whole), load_records(tmp_path/'part')
+    for k in ('correct', 'p_true', 'loss', 'embedding_std'): np.testing.assert_array_equal(a[k], b[k], err_msg=k)
