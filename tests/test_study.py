@@ -114,7 +114,7 @@ def test_rerun_skips_finished_training(smoke_run):
     (['run', 'smoke', '-p', 'nonexistent_setup.epochs=3'], "Unknown setup 'nonexistent_setup'"),
     (['run', 'smoke', '-p', 'simclr.probe_size=10'], "simclr.probe_size: probe_size is shared by every setup"),
     (['run', 'smoke', '-p', 'setups=supervised', '-p', 'simclr.epochs=3'], "simclr.epochs: simclr is not among this study's setups (supervised)"),
-    (['run', 'smoke', '-p', 'setups=simclr,byol'], "Unknown setup 'byol'"),
+    (['run', 'smoke', '-p', 'setups=simclr,moco'], "Unknown setup 'moco'"),
     (['run', 'smoke', '--dataset', 'imagenet'], "Unknown dataset 'imagenet'"),
     (['run', 'smoke', '--dataset', 'cifar10'], "Dataset 'cifar10': "),
     (['run', 'smoke', '-p', 'probe_size=300'], "probe_size 300 is larger than the training set (200 images)"),
