@@ -38,7 +38,7 @@ def save_epoch_records(run:str|Path, epoch:int,
                        p_true:Tensor,   # same shape, probability of the true class
                        loss, acc,       # [N] each
                        mates:Tensor|None=None,  # [N, R, K] bool: draw 0's first-view bits under R other probe partitions
-                       spread:Tensor|None=None): # [N] embedding spread of a self-supervised setup's probe (see memo_nb.train)
+                       spread:Tensor|None=None): # [N] a self-supervised setup's embedding spread on its training batches, epoch mean (see memo_nb.train)
     "Write one epoch's records atomically."
     c = correct.cpu().numpy()
     extra = {} if mates is None else {'mates_bits': np.packbits(mates.cpu().numpy(), axis=None), 'mates_shape': np.array(mates.shape)}

@@ -107,10 +107,10 @@ class SimSiam(_TwoView):
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "Three-layer projector dim -> d -> d -> d with a non-affine BN last; predictor d -> d/4 -> d (solo-learn CIFAR: 2048, 512)."
         return PredictorHead(mlp([dim, proj_dim, proj_dim, proj_dim], last_bn=True), mlp([proj_dim, max(proj_dim//4, 1), proj_dim]))
-    def embedding(self, out:Tensor)->Tensor: return out[..., out.shape[-1]//2:]
+    def embedding(self, out:Tensor)->Tensor: return out[..., out.shape[-1]//2:]     # the projection z
+    def prediction(self, out:Tensor)->Tensor: return out[..., :out.shape[-1]//2]    # the predictor's output p
     def pair_loss(self, out, target, B):
-        d = out.shape[-1]//2
-        p, z = out[:, :d], out[:, d:]
+        p, z = self.prediction(out), self.embedding(out)
         return simsiam_loss(p[:B], p[B:], z[:B], z[B:])
 
 class BYOL(SimSiam):
@@ -128,8 +128,7 @@ class BYOL(SimSiam):
         return 1 - (1 - self.base_momentum)*(math.cos(math.pi*(epoch - 1)/max(epochs, 1)) + 1)/2
 
     def pair_loss(self, out, target, B):
-        d = out.shape[-1]//2
-        p, t = out[:, :d], target[:, d:]
+        p, t = self.prediction(out), self.embedding(target)   # the target's projection
         return byol_loss(p[:B], p[B:], t[:B], t[B:])
 
 class BarlowTwins(_TwoView):
