@@ -12,9 +12,9 @@ from torch import nn, Tensor
 from .setups import get_setup
 
 # %% auto 0
-__all__ = ['AM_PATCHES', 'setup_input', 'extract_features', 'trained_network', 'linear_probe', 'class_gaussians', 'gaussian_kl',
-           'pairwise_kl', 'split_half_kl', 'maximize_activation', 'maximize_channels', 'display_images',
-           'extreme_objects']
+__all__ = ['AM_PATCHES', 'setup_input', 'extract_features', 'trained_network', 'random_init_network', 'linear_probe',
+           'class_gaussians', 'gaussian_kl', 'pairwise_kl', 'split_half_kl', 'maximize_activation', 'maximize_channels',
+           'display_images', 'extreme_objects']
 
 # %% ../nbs/07_representations.ipynb
 def setup_input(setup:str, x:Tensor)->Tensor:
@@ -38,6 +38,14 @@ def trained_network(run, copy:int, n_classes:int, device='cpu', epoch:int|None=N
     net = get_setup(c['setup']).network(n_classes, c['width'], c['head'], c['proj_dim'])
     net.load_state_dict(torch.load(weights_path(run, copy, epoch), map_location='cpu', weights_only=True))
     return net.to(device).eval()
+
+# %% ../nbs/07_representations.ipynb
+def random_init_network(n_classes:int, width:int, seed:int, index:int, device='cpu')->nn.Module:
+    "Copy `index`'s untrained network (backbone and a linear head) from study seed `seed`, in eval mode."
+    from memo_nb.config import derive_seed
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, 'random-init', index))
+        return get_setup('supervised').network(n_classes, width).to(device).eval()
 
 # %% ../nbs/07_representations.ipynb
 def linear_probe(train_x:Tensor, train_y:Tensor, test_x:Tensor, test_y:Tensor,
