@@ -46,7 +46,9 @@ class Classification:
 
     def loss(self, out:Tensor, # [G, B, C] logits of G copies
              y:Tensor,         # [G, B] labels
-             temperature:float, target:Tensor|None=None)->tuple[Tensor, Tensor]: # per-copy loss [G], correct predictions [G]
+             temperature:float,
+             target:Tensor|None=None, # a target network's outputs: unused here, taken so that the training step calls every objective alike
+            )->tuple[Tensor, Tensor]: # per-copy loss [G], correct predictions [G]
         "Mean cross-entropy and number of correct predictions of each copy."
         logits = out.float()/temperature
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction='none').view(y.shape).mean(1)
@@ -133,7 +135,9 @@ class Contrastive(Retrieval):
 
     def loss(self, out:Tensor, # [G, 2B, d] embeddings of G copies: first views, then second views
              y:Tensor,         # [G, B] (only its shape is used)
-             temperature:float, target:Tensor|None=None)->tuple[Tensor, Tensor]: # per-copy loss [G], views whose partner is the argmax [G]
+             temperature:float,
+             target:Tensor|None=None, # a target network's outputs: unused by SimCLR (BYOL's objective reads them)
+            )->tuple[Tensor, Tensor]: # per-copy loss [G], views whose partner is the argmax [G]
         "NT-Xent loss and number of correctly paired views of each copy."
         B = y.shape[1]
         return torch.stack([nt_xent(z[:B], z[B:], temperature) for z in out]), self.hits(out, B)
