@@ -79,24 +79,6 @@ def test_train_notebook_gets_the_whole_config(smoke_run):
     assert scope['config']['setup'] == 'simclr' and scope['config']['temperature'] == 0.1
 
 
-def test_chosen_setups_only(tmp_path):
-    out = tmp_path/'two'
-    res = memo_nb('run', 'smoke', '--out', str(out), '-p', 'setups=simclr,supervised', '-p', 'epochs=1', '--workers', '2')
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    # the terminal: an epoch bar per setup and worker, a line per notebook, no cell counts and no kernel warnings
-    assert '[memo-nb] training in 2 worker processes' in res.stdout, res.stdout[-2000:]
-    for s in ('simclr', 'supervised'):
-        assert f'{s} (copy 0 of 2)' in res.stderr and f'{s} (copy 1 of 2)' in res.stderr, res.stderr[-2000:]
-    assert 'mean_r=' in res.stderr and not (out/'train'/'simclr'/'shards').exists()
-    assert '[memo-nb] notebook memorization ...' in res.stdout and 'Executing' not in res.stderr + res.stdout
-    assert 'without encryption' not in res.stderr
-    assert sorted(p.name for p in (out/'train').iterdir()) == ['simclr', 'supervised']
-    assert list(json.loads((out/'study.json').read_text())['configs']) == ['simclr', 'supervised']
-    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == {'simclr', 'supervised'}, name
-    report = (out/'REPORT.md').read_text()
-    assert 'inconclusive' in report and 'no random setup' in report
-
-
 def test_rerun_skips_finished_training(smoke_run):
     out, _ = smoke_run
     stamp = (out/'train'/'simclr'/'records'/'epoch_0003.npz').stat().st_mtime_ns
@@ -171,22 +153,35 @@ def test_collapse_ends_the_run_in_one_line(tmp_path):
     assert sorted(p.name for p in (out/'train'/'vicreg'/'records').iterdir()) == [f'epoch_{e:04d}.npz' for e in range(3)]
 
 
-def test_ssl_methods_train_and_are_compared(tmp_path):
-    "The four methods beyond SimCLR train as setups of a study, appear in every multi-setup figure, and get the comparison notebook."
+def test_chosen_setups_and_ssl_methods(tmp_path):
+    """Chosen setups only, in two workers: SimCLR, the four methods beyond it and supervised training train as setups of a study,
+    appear in every multi-setup figure and get the comparison notebook, which leads the report's tables."""
     out = tmp_path/'ssl'
     methods = ('simsiam', 'byol', 'barlow_twins', 'vicreg')
-    res = memo_nb('run', 'smoke', '--out', str(out), '--quiet', '-p', 'setups=' + ','.join(methods), '-p', 'epochs=2')
+    chosen = ('simclr',) + methods + ('supervised',)
+    res = memo_nb('run', 'smoke', '--out', str(out), '-p', 'setups=' + ','.join(chosen), '-p', 'epochs=1', '--workers', '2')
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    for name in MULTI_SETUP_FIGURES + ('fig_s1_ssl_training',): assert panel_setups(out, name) == set(methods), name
+    # the terminal: an epoch bar per setup and worker, a line per notebook, no cell counts and no kernel warnings
+    assert '[memo-nb] training in 2 worker processes' in res.stdout, res.stdout[-2000:]
+    for s in chosen:
+        assert f'{s} (copy 0 of 2)' in res.stderr and f'{s} (copy 1 of 2)' in res.stderr, res.stderr[-2000:]
+    assert not (out/'train'/'simsiam'/'shards').exists()
+    assert '[memo-nb] notebook memorization ...' in res.stdout and '[memo-nb] notebook ssl ...' in res.stdout
+    assert 'Executing' not in res.stderr + res.stdout and 'without encryption' not in res.stderr
+    assert sorted(p.name for p in (out/'train').iterdir()) == sorted(chosen)
+    assert list(json.loads((out/'study.json').read_text())['configs']) == list(chosen)
+    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == set(chosen), name
+    assert panel_setups(out, 'fig_s1_ssl_training') == {'simclr', *methods}
     report = (out/'REPORT.md').read_text()
+    assert 'inconclusive' in report and 'no random setup' in report
     comparison = report.index('## Self-supervised methods compared')
     assert comparison < report.index('## The last epoch of every setup')   # the comparison leads the tables
     for m in methods:
         assert f'| {m} ' in (out/'table_ssl_comparison.md').read_text() and f'| {m} ' in (out/'table_s1_collapse.md').read_text()
-        rec = np.load(out/'train'/m/'records'/'epoch_0002.npz')
+        rec = np.load(out/'train'/m/'records'/'epoch_0001.npz')
         assert 0 < rec['embedding_std'].min() and rec['embedding_std'].max()*np.sqrt(128) < 1.01   # unit vectors: at most about 1
     probe = (out/'table_s2_representation.csv').read_text()
-    assert all(f'{m},linear probe' in probe and f'{m},kNN' in probe for m in methods + ('random init',))
+    assert all(f'{m},linear probe' in probe and f'{m},kNN' in probe for m in chosen + ('random init',))
 
 
 def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
