@@ -15,6 +15,13 @@ def memo_nb(*args, cwd=ROOT):
                           cwd=cwd, capture_output=True, text=True)
 
 
+def main_in_this_process(capsys, *args)->tuple[int, str]:
+    "The exit status of `memo-nb ARGS` run by `memo_nb.cli.main` in this process, and what it wrote to stderr (no second interpreter to start)."
+    from memo_nb.cli import main
+    with pytest.raises(SystemExit) as e: main(list(args))
+    return e.value.code, capsys.readouterr().err
+
+
 @pytest.fixture(scope='module')
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('smoke')/'run'
@@ -80,11 +87,16 @@ def test_train_notebook_gets_the_whole_config(smoke_run):
 
 
 def test_rerun_skips_finished_training(smoke_run):
+    "The training stage of `memo-nb run` (checks, worker processes, joining the shards), run again on the finished smoke study, rewrites no file."
+    from memo_nb.runner import prepare_study
+    from memo_nb.distributed import train_in_workers, default_workers
     out, _ = smoke_run
-    stamp = (out/'train'/'simclr'/'records'/'epoch_0003.npz').stat().st_mtime_ns
-    res = memo_nb('run', 'smoke', '--out', str(out), '--quiet')
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert (out/'train'/'simclr'/'records'/'epoch_0003.npz').stat().st_mtime_ns == stamp
+    files = sorted(f for f in (out/'train').rglob('*') if f.is_file())
+    stamps = [f.stat().st_mtime_ns for f in files]
+    cfgs, _, _ = prepare_study('smoke', out)
+    train_in_workers(cfgs, out, default_workers(cfgs), progress=False)
+    assert sorted(f for f in (out/'train').rglob('*') if f.is_file()) == files
+    assert [f.stat().st_mtime_ns for f in files] == stamps
 
 
 @pytest.mark.parametrize('args, message', [
@@ -105,13 +117,13 @@ def test_rerun_skips_finished_training(smoke_run):
     (['run', 'smoke', '-p', 'cscores=nowhere.npz'], "cscores='nowhere.npz': no such file"),
     (['run', 'smoke', '-p', f'cscores={ROOT/"README.md"}'], "an .npz file with arrays 'scores' and 'labels' is needed, not .md"),
 ])
-def test_bad_command_lines_fail_before_running(tmp_path, monkeypatch, args, message):
+def test_bad_command_lines_fail_before_running(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.setenv('MEMO_NB_DATA', str(tmp_path/'no-data'))  # no CIFAR-10 files here
     monkeypatch.delenv('MEMO_NB_CIFAR10_DIR', raising=False)
-    res = memo_nb(*args, '--out', str(tmp_path/'out'))
-    assert res.returncode == 2, res.stderr
-    assert message in res.stderr, res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1 and 'Traceback' not in res.stderr, res.stderr
+    code, err = main_in_this_process(capsys, *args, '--out', str(tmp_path/'out'))
+    assert code == 2, err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and 'Traceback' not in err, err
     assert not (tmp_path/'out'/'train').exists()
 
 
@@ -119,6 +131,7 @@ def test_a_score_file_of_another_dataset_is_refused_before_running(tmp_path):
     np.savez(tmp_path/'c.npz', scores=np.zeros(50000), labels=np.zeros(50000, int))
     res = memo_nb('run', 'smoke', '--out', str(tmp_path/'out'), '-p', f'cscores={tmp_path/"c.npz"}')
     assert res.returncode == 2 and "c.npz scores 50000 images, but digits's training split has 1437" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and 'Traceback' not in res.stderr, res.stderr   # the installed command's own process
     assert not (tmp_path/'out'/'train').exists()
 
 
