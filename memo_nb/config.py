@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .data import load_dataset, check_dataset_name, balanced_indices, random_labels, ImageSet
 from .models import HEADS
-from .setups import get_setup
+from .setups import SETUPS, get_setup
 
 # %% auto 0
 __all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'kept_epochs', 'validate',
@@ -39,6 +39,8 @@ class TrainConfig:
     lr: float = 3e-4
     weight_decay: float = 1e-4
     momentum: float = 0.9          # SGD only
+    off_diagonal: float|None = None  # Barlow Twins: weight lambda of the off-diagonal terms; None: its own (0.0051, solo-learn CIFAR)
+    target_momentum: float|None = None # BYOL: the target's EMA decay at the start (rising to 1); None: its own (0.99, solo-learn CIFAR)
     temperature: float|None = None # None: the setup's own (0.07 for simclr, 1 for the classifiers, 0.1 for the other self-supervised probes)
     head: str = 'linear'           # SimCLR's projection: 'linear' (original code) or 'mlp' (SimCLR paper); the other methods have their own heads
     proj_dim: int = 128            # self-supervised embedding size d (the other heads' widths scale with it)
@@ -105,6 +107,12 @@ def validate(cfg:TrainConfig):
         _check(1 <= m <= cfg.copies - 1, f"subsample {cfg.subsample} puts each probe object in {m} of {cfg.copies} copies; the held-out "
                f"design needs at least one copy that trains on it and one that does not (use more copies or another subsample).")
     _check(isinstance(cfg.collapse_std, (int, float)) and cfg.collapse_std >= 0, f"collapse_std must be a number >= 0 (0 = never), got {cfg.collapse_std!r}.")
+    for name, lo, hi in (('off_diagonal', 0, math.inf), ('target_momentum', 0, 1)):
+        v = getattr(cfg, name)
+        if v is None: continue
+        owners = [s for s, st in SETUPS.items() if name in st.objective.settings]
+        _check(name in setup.objective.settings, f"{name} is a setting of {', '.join(owners)}, not of {cfg.setup}; leave it unset for {cfg.setup}.")
+        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi, f"{name} must be a number in [{lo}, {hi}], got {v!r}.")
     _check(cfg.temperature is None or cfg.temperature > 0, f"temperature must be > 0 (or None), got {cfg.temperature!r}.")
     _check(cfg.optimizer in ('auto', 'adam', 'sgd'), f"Unknown optimizer {cfg.optimizer!r}; allowed: 'auto', 'adam', 'sgd'.")
     _check(cfg.head in HEADS, f"Unknown head {cfg.head!r}; allowed: {', '.join(map(repr, HEADS))}.")

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .config import TrainConfig, derive_seed, generator
-from .setups import get_setup
+from .setups import get_setup, configured_objective
 
 # %% auto 0
 __all__ = ['init_network', 'make_optimizer', 'make_schedule', 'to_memory_format', 'CopyGroup', 'saved_bytes_per_view',
@@ -59,7 +59,7 @@ class CopyGroup:
         self.g_order = [generator(cfg.seed, cfg.setup, 'order', i) for i in self.indices]
         self.g_aug = [generator(cfg.seed, cfg.setup, 'aug', i) for i in self.indices]
         self._forward = torch.compile(self._vmapped) if cfg.compile else self._vmapped
-        objective = get_setup(cfg.setup).objective
+        objective = configured_objective(cfg)
         # BYOL's target network: stacked parameters and buffers of its own, starting as the online copies, then their moving average
         self.target = ({k: v.detach().clone() for k, v in self.params.items()}, {k: v.clone() for k, v in self.buffers.items()}) \
                       if objective.uses_target else None

@@ -4,6 +4,7 @@
 
 # %% ../nbs/03a_setups.ipynb 3
 from __future__ import annotations
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,7 @@ from .losses import nt_xent, simclr_predictions, classifier_predictions
 
 # %% auto 0
 __all__ = ['AUGMENTATIONS', 'LABEL_POLICIES', 'SETUPS', 'CLASSIFICATION', 'CONTRASTIVE', 'STUDY_SETUPS', 'Classification',
-           'embedding_spread', 'Retrieval', 'Contrastive', 'Setup', 'register', 'get_setup']
+           'embedding_spread', 'Retrieval', 'Contrastive', 'Setup', 'register', 'get_setup', 'configured_objective']
 
 # %% ../nbs/03a_setups.ipynb
 AUGMENTATIONS = {
@@ -36,6 +37,7 @@ class Classification:
     record_views = 1   # the records have no view axis
     self_supervised = False  # probed by the classes it is trained on, not by in-batch retrieval
     uses_target = False      # no target network
+    settings = {}            # TrainConfig fields this objective reads -> its attribute they set (none)
 
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "A linear classifier `dim -> n_classes` (`kind` and `proj_dim` are the projection's, unused here)."
@@ -79,6 +81,7 @@ class Retrieval:
     record_views = 2   # the records end with a view axis: [..., K, 2]
     self_supervised = True
     uses_target = False  # True: the loss also reads a target network's outputs (BYOL)
+    settings = {}        # TrainConfig fields this objective reads -> its attribute they set (e.g. Barlow Twins' off_diagonal -> lambd)
 
     def embedding(self, out:Tensor)->Tensor:
         "The part of the head's output that is the method's embedding (what the probe and the collapse check read)."
@@ -199,6 +202,15 @@ def get_setup(name:str)->Setup:
     "The registered setup called `name`."
     if name not in SETUPS: raise ValueError(f"Unknown setup {name!r}; allowed: {', '.join(map(repr, SETUPS))}.")
     return SETUPS[name]
+
+def configured_objective(cfg):
+    "The objective of `cfg`'s setup with each method setting that `cfg` gives (not None) in place of the method's own value."
+    objective = get_setup(cfg.setup).objective
+    given = {attr: getattr(cfg, field) for field, attr in objective.settings.items() if getattr(cfg, field) is not None}
+    if not given: return objective   # the registered objective itself: the method's own values
+    objective = copy.copy(objective)
+    for attr, value in given.items(): setattr(objective, attr, value)
+    return objective
 
 # %% ../nbs/03a_setups.ipynb
 register(Setup('simclr', CONTRASTIVE, 'simclr', optimizer='adam', temperature=0.07, paper_epochs=200,

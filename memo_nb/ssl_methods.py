@@ -118,6 +118,7 @@ class BYOL(SimSiam):
     name = 'byol'
     uses_target = True
     base_momentum = 0.99   # the target's EMA decay at the start, rising to 1 on a cosine (solo-learn CIFAR: 0.99 -> 1.0)
+    settings = {'target_momentum': 'base_momentum'}   # TrainConfig.target_momentum, when given, replaces it
 
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "Projector dim -> 16d -> d, predictor d -> 16d -> d (solo-learn CIFAR: 4096-wide for d = 256)."
@@ -135,6 +136,7 @@ class BarlowTwins(_TwoView):
     "Barlow Twins: the views' cross-correlation to the identity."
     name = 'barlow_twins'
     lambd, scale = 0.0051, 0.1   # solo-learn CIFAR
+    settings = {'off_diagonal': 'lambd'}   # TrainConfig.off_diagonal, when given, replaces lambd
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "Three-layer projector dim -> d -> d -> d (solo-learn CIFAR: 2048 -> 2048 -> 2048)."
         return mlp([dim, proj_dim, proj_dim, proj_dim])
@@ -144,6 +146,7 @@ class VICReg(BarlowTwins):
     "VICReg: invariance, variance and covariance terms."
     name = 'vicreg'
     weights = (25., 25., 1.)   # invariance, variance, covariance (the paper and solo-learn CIFAR)
+    settings = {}              # no off-diagonal weight of Barlow Twins' kind
     def pair_loss(self, out, target, B): return vicreg_loss(out[:B], out[B:], *self.weights)
 
 # %% ../nbs/03c_ssl_methods.ipynb
