@@ -59,7 +59,7 @@ class CopyGroup:
         self.g_order = [generator(cfg.seed, cfg.setup, 'order', i) for i in self.indices]
         self.g_aug = [generator(cfg.seed, cfg.setup, 'aug', i) for i in self.indices]
         self._forward = torch.compile(self._vmapped) if cfg.compile else self._vmapped
-        objective = configured_objective(cfg)
+        self.objective = objective = configured_objective(cfg)   # what the copies train with (the run's method settings), built once
         # BYOL's target network: stacked parameters and buffers of its own, starting as the online copies, then their moving average
         self.target = ({k: v.detach().clone() for k, v in self.params.items()}, {k: v.clone() for k, v in self.buffers.items()}) \
                       if objective.uses_target else None

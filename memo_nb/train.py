@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .data import ImageSet
 from .files import atomic_write
-from .setups import get_setup, configured_objective, embedding_spread
+from .setups import get_setup, embedding_spread
 from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format
 from .records import save_epoch_records, save_probe, damaged_records, select_view, record_path, RECORD_FORMAT, record_format
@@ -66,7 +66,7 @@ def train_step(group:CopyGroup, x:Tensor, y:Tensor)->tuple[Tensor, Tensor, Tenso
     """One optimiser step of every copy of `group` on its batch (`make_batch`): per-copy loss [G], correct predictions [G],
     and for a self-supervised setup the `embedding_spread` of the batch's embeddings [G] (None for a classifier)."""
     cfg = group.cfg
-    objective = configured_objective(cfg)
+    objective = group.objective
     with torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.amp):
         target = None if group.target is None else group.target_forward(x)
         out = group(x)
@@ -83,7 +83,7 @@ def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int,
                )->tuple[list[float], list[float], list[float]|None]:
     "Train the copies of `group` for one epoch; mean loss, train accuracy and (self-supervised) mean embedding spread of each copy."
     cfg = group.cfg
-    objective = configured_objective(cfg)
+    objective = group.objective
     group.train()
     B, G = cfg.batch_size, len(group)
     device = data.images.device
