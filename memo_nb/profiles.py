@@ -31,9 +31,11 @@ PROFILES = {
                   # beyond the paper: SimCLR's 200 epochs; solo-learn's CIFAR learning rates, weight decays and embedding sizes (SGD for its LARS)
                   simsiam=dict(epochs=200, lr=0.5, weight_decay=1e-5, proj_dim=2048), byol=dict(epochs=200, lr=1.0, weight_decay=1e-5, proj_dim=256),
                   barlow_twins=dict(epochs=200, lr=0.3, weight_decay=1e-4, proj_dim=2048), vicreg=dict(epochs=200, lr=0.3, weight_decay=1e-4, proj_dim=2048)),
-    'ssl': dict(dataset='cifar10', train_size=1000, copies=6, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8,
+    'ssl': dict(dataset='cifar10', train_size=4000, copies=4, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8,
                 lr=0.05, keep_weights=10,
-                **{s: dict(epochs=80, optimizer='adam', lr=1e-3, temperature=0.1) for s in ('simclr', 'simsiam', 'byol', 'barlow_twins', 'vicreg')},
+                **{s: dict(epochs=40, optimizer='adam', lr=1e-3, temperature=0.1) for s in ('simclr', 'simsiam', 'byol', 'vicreg')},
+                # CPU scaling: with d = 128 output dimensions, not solo-learn's 2048, Barlow Twins' off-diagonal weight 0.0051 is too weak
+                barlow_twins=dict(epochs=40, optimizer='adam', lr=1e-3, off_diagonal=0.02),
                 supervised=dict(epochs=40), random=dict(epochs=25)),
 }
 PROFILE_PARAMS = {'smoke': dict(probe_epochs=5, am_steps=5), 'quick': dict(probe_epochs=100, am_steps=50),
