@@ -7,6 +7,8 @@ import pytest
 
 from memo_nb.records import load_records
 from memo_nb.params import study_configs
+from memo_nb.distributed import shard_dir
+from memo_nb.train import is_finished
 
 MEMO_NB = [sys.executable, '-c', 'import sys; from memo_nb.cli import main; sys.exit(main())']
 TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
@@ -98,8 +100,9 @@ def test_a_worker_killed_by_a_signal_is_named(tmp_path):
     # which setup it was on depends on how far worker 1 got before the signal (smoke epochs take a fraction of a second)
     m = line and re.search(r'worker 1 of 2 died of SIGSEGV while training (\w+), copy (\d+);', line[0])
     assert m, stderr[-2000:]
-    order = list(study_configs('smoke')[0])
+    cfgs = study_configs('smoke')[0]
+    order = list(cfgs)
     assert m[1] in order and m[2] == '1', line[0]   # a setup of the study, and worker 1's copy
     for s in order[:order.index(m[1])]:   # it trains its items in the study's order: each one before the named one is finished
-        assert (out/'train'/s/'shards'/'copies_001-001'/'records'/'epoch_0003.npz').exists(), (s, line[0])
+        assert is_finished(shard_dir(out/'train'/s, range(1, 2)), cfgs[s], range(1, 2)), (s, line[0])
     assert not (out/'REPORT.md').exists()
