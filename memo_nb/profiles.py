@@ -10,6 +10,7 @@ from .setups import SETUPS
 __all__ = ['PROFILES', 'PROFILE_PARAMS']
 
 # %% ../nbs/06_profiles.ipynb
+_SSL_CPU = dict(epochs=40, optimizer='adam', lr=1e-3, temperature=0.1)   # the `ssl` profile's settings of all five self-supervised methods (SimCLR's CPU ones)
 PROFILES = {
     'smoke': dict(dataset='digits', train_size=200, copies=2, probe_size=64, draws=2, width=4, batch_size=32, probe_batch=32,
                   epochs=3, lr=0.05,
@@ -33,9 +34,9 @@ PROFILES = {
                   barlow_twins=dict(epochs=200, lr=0.3, weight_decay=1e-4, proj_dim=2048), vicreg=dict(epochs=200, lr=0.3, weight_decay=1e-4, proj_dim=2048)),
     'ssl': dict(dataset='cifar10', train_size=4000, copies=4, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8,
                 lr=0.05, keep_weights=10,
-                **{s: dict(epochs=40, optimizer='adam', lr=1e-3, temperature=0.1) for s in ('simclr', 'simsiam', 'byol', 'vicreg')},
+                **{s: dict(_SSL_CPU) for s in ('simclr', 'simsiam', 'byol', 'vicreg')},
                 # CPU scaling: with d = 128 output dimensions, not solo-learn's 2048, Barlow Twins' off-diagonal weight 0.0051 is too weak
-                barlow_twins=dict(epochs=40, optimizer='adam', lr=1e-3, off_diagonal=0.02),
+                barlow_twins=dict(_SSL_CPU, off_diagonal=0.02),
                 supervised=dict(epochs=40), random=dict(epochs=25)),
 }
 PROFILE_PARAMS = {'smoke': dict(probe_epochs=5, am_steps=5), 'quick': dict(probe_epochs=100, am_steps=50),
