@@ -14,10 +14,12 @@ from .memorization import view_bits, binomial_mae
 from .spreads import spreads_at_level, SPREADS, detectable_sigma, beta_probabilities
 
 # %% auto 0
-__all__ = ['VERDICTS', 'SPREAD_NAMES', 'PAPER_MAE', 'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'spread_statistics',
-           'compare', 'holm', 'family_verdict', 'common_levels', 'reached_levels', 'claim_objects_differ',
-           'claim_widest', 'claim_supervised_widest', 'claim_simclr_between', 'claim_augmentations_differ',
-           'study_claims', 'homogeneous_mae_curve', 'sigma_from_mae', 'paper_sigma', 'paper_vs_run']
+__all__ = ['VERDICTS', 'SPREAD_NAMES', 'MIN_COPIES', 'BANDS', 'NAMES', 'READING_COLOURS', 'HALF_NAMES', 'PAPER_MAE',
+           'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'fmt_spread', 'spread_statistics', 'compare', 'holm',
+           'family_verdict', 'common_levels', 'reached_levels', 'too_few_copies', 'claim_objects_differ',
+           'claim_widest', 'claim_supervised_widest', 'position_interval', 'spread_position', 'position_table',
+           'claim_simclr_between', 'plot_positions', 'claim_augmentations_differ', 'study_claims',
+           'homogeneous_mae_curve', 'sigma_from_mae', 'paper_sigma', 'paper_vs_run']
 
 # %% ../nbs/05a_claims.ipynb
 VERDICTS = ('holds', 'does not hold', 'not detected', 'inconclusive')
@@ -30,33 +32,54 @@ def _detectable(N:int, M:int, K:int, p:float, kind:str, nuisance:float, alpha:fl
 def _interval(boot:np.ndarray, alpha:float)->tuple[float, float]:
     return float(np.quantile(boot, alpha/2)), float(np.quantile(boot, 1 - alpha/2))
 
-def _reading(bits:np.ndarray, level:float|None, n_boot:int, n_perm:int, seed:int, alpha:float)->dict|None:
+# %% ../nbs/05a_claims.ipynb
+def _reading(bits:np.ndarray, level:float|None, n_boot:int, n_perm:int, seed:int, alpha:float, copy_seed:int)->dict|None:
     "spreads_at_level at `level`, or at the last epoch when `level` is None."
-    if level is not None: return spreads_at_level(bits, level, n_boot, n_perm, seed, alpha)
-    r = spreads_at_level(bits[-1:], -np.inf, n_boot, n_perm, seed, alpha)
+    if level is not None: return spreads_at_level(bits, level, n_boot, n_perm, seed, alpha, copy_seed=copy_seed)
+    r = spreads_at_level(bits[-1:], -np.inf, n_boot, n_perm, seed, alpha, copy_seed=copy_seed)
     T = len(bits) - 1
     return {**r, 'epochs': (T, T)}
 
+def _fmt_detectable(d:float)->str:
+    return f"{d:.3f}" if np.isfinite(d) else "none up to 0.45 (too few copies or objects at this p0)"
+
+def fmt_spread(r)->str:
+    "A spread as a reader should see it: 'σ (low–high)', or 'below X (could detect d)' when its interval reaches 0."
+    r = dict(r)
+    if not r['upper_bound']: return f"{r['sigma']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f})"
+    bound = max(r['ci_high'], r['floor'])   # a zero spread reads up to its floor: no smaller bound is honest
+    d = r['detectable']
+    return f"below {bound:.3f} " + (f"(could detect {d:.3f})" if np.isfinite(d) else "(nothing up to 0.45 detectable here)")
+
+# %% ../nbs/05a_claims.ipynb
+def _spread_rows(s:str, bits:np.ndarray, levels, n_boot:int, n_perm:int, n_sim:int, alpha:float, seed:int, copy_seed:int)->tuple[list, dict]:
+    "One setup's table rows and sigma replicates: every spread at every level it reached (at its last epoch when it reached none)."
+    N, M, K = bits.shape[1:]
+    read = lambda l: _reading(bits, l, n_boot, n_perm, seed, alpha, copy_seed)
+    readings = [(l, r) for l in levels if (r := read(l)) is not None] or [(None, read(None))]
+    rows, boot = [], {}
+    for level, r in readings:
+        base = {'setup': s, 'level': level, 'epoch_low': r['epochs'][0], 'epoch_high': r['epochs'][1], 'p0': r['p0'], 'N': N, 'M': M, 'K': K}
+        for kind in SPREADS:
+            if kind == 'augmentation' and M == 1: continue
+            e = r[kind]
+            nuisance = {'object': r['augmentation']['sigma'], 'augmentation': r['object']['sigma']}.get(kind, 0.)
+            row = {**base, 'kind': kind, 'sigma': e['sigma'], 'ci_low': e['ci'][0], 'ci_high': e['ci'][1], 'upper_bound': e['upper_bound'],
+                   'rho': e['rho'] if kind != 'augmentation' else float('nan'), 'floor': e['floor'], 'p_value': e['p_value'], 'copy_sd': e['copy_sd'],
+                   'detectable': _detectable(N, M, K, round(r['p0'], 2), kind, round(nuisance, 2), alpha, n_sim)}
+            rows.append({**row, 'reading': fmt_spread(row)})
+            boot[(s, level, kind)] = e['boot']
+    return rows, boot
+
+# %% ../nbs/05a_claims.ipynb
 def spread_statistics(correct:dict,           # setup -> records' correct [T+1, N, M, K(, 2)]
                       levels=(0.25, 0.5, 0.75),
                       n_boot:int=200, n_perm:int=200, n_sim:int=60, alpha:float=0.05, seed:int=0)->dict:
     "Every spread of every setup at exactly each level: {'table': DataFrame, 'boot': {(setup, level, kind): sigma replicates}, 'alpha', 'levels'}."
     rows, boot = [], {}
-    for s, c in correct.items():
-        bits = view_bits(c)
-        N, M, K = bits.shape[1:]
-        readings = [(l, _reading(bits, l, n_boot, n_perm, seed, alpha)) for l in levels]
-        readings = [(l, r) for l, r in readings if r is not None] or [(None, _reading(bits, None, n_boot, n_perm, seed, alpha))]
-        for level, r in readings:
-            base = {'setup': s, 'level': level, 'epoch_low': r['epochs'][0], 'epoch_high': r['epochs'][1], 'p0': r['p0'], 'N': N, 'M': M, 'K': K}
-            for kind in SPREADS:
-                if kind == 'augmentation' and M == 1: continue
-                e = r[kind]
-                nuisance = {'object': r['augmentation']['sigma'], 'augmentation': r['object']['sigma']}.get(kind, 0.)
-                rows.append({**base, 'kind': kind, 'sigma': e['sigma'], 'ci_low': e['ci'][0], 'ci_high': e['ci'][1],
-                             'rho': e['rho'] if kind != 'augmentation' else float('nan'), 'floor': e['floor'], 'p_value': e['p_value'],
-                             'detectable': _detectable(N, M, K, round(r['p0'], 2), kind, round(nuisance, 2), alpha, n_sim)})
-                boot[(s, level, kind)] = e['boot']
+    for i, (s, c) in enumerate(correct.items()):
+        r, b = _spread_rows(s, view_bits(c), levels, n_boot, n_perm, n_sim, alpha, seed, copy_seed=seed + 1000*(i + 1))
+        rows += r; boot.update(b)
     return {'table': pd.DataFrame(rows), 'boot': boot, 'alpha': alpha, 'levels': tuple(levels)}
 
 # %% ../nbs/05a_claims.ipynb
@@ -111,13 +134,21 @@ def _no_common_level(stats:dict, setups)->str:
 
 def _fmt_p(p:float)->str: return f"p {p:.2g}" if p >= 1e-4 else "p < 0.0001"
 
-def _fmt_detectable(d:float)->str:
-    return f"{d:.3f}" if np.isfinite(d) else "none up to 0.45 (too few copies or objects at this p0)"
-
-def _fmt_sigma(r:dict)->str:
-    return f"σ {r['sigma']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f}), floor {r['floor']:.3f}"
+def _fmt_sigma(r:dict)->str: return f"σ {r['reading']}, floor {r['floor']:.3f}"
 
 def _where(r)->str: return f"p0 = {r['level']}" if pd.notna(r['level']) else f"its last epoch {int(r['epoch_high'])} (p0 {r['p0']:.2f})"
+
+# %% ../nbs/05a_claims.ipynb
+MIN_COPIES = 4   # copies per object a verdict needs (in a held-out run, the object's training copies)
+
+def too_few_copies(stats:dict, setups)->str|None:
+    "Why a claim over `setups` cannot be judged for lack of copies, or None."
+    t = stats['table']
+    few = {s: int(t[t.setup == s].N.iloc[0]) for s in setups if (t.setup == s).any() and t[t.setup == s].N.iloc[0] < MIN_COPIES}
+    if not few: return None
+    by_n = {n: [s for s, k in few.items() if k == n] for n in sorted(set(few.values()))}
+    says = lambda n, ss: f"{' and '.join([', '.join(ss[:-1]), ss[-1]] if len(ss) > 1 else ss)} {'has' if len(ss) == 1 else 'have'} {n} cop{'y' if n == 1 else 'ies'} per object in its analysis"
+    return "too few copies to judge: " + '; '.join(says(n, ss) for n, ss in by_n.items()) + f" (a verdict needs at least {MIN_COPIES})"
 
 # %% ../nbs/05a_claims.ipynb
 def claim_objects_differ(stats:dict, setups)->dict:
@@ -126,35 +157,45 @@ def claim_objects_differ(stats:dict, setups)->dict:
     t, alpha = stats['table'], stats['alpha']
     rows = [r for _, r in t[t.setup.isin(list(setups)) & (t.kind == 'object')].iterrows()]
     if not rows: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"the study has none of the setups {', '.join(setups) or '(none given)'}."}
-    parts, missed = [], [r for r in rows if not r.p_value < alpha]
-    for r in rows:
-        parts.append(f"{r.setup} at {_where(r)}: σ_obj {r.sigma:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f}), floor {r.floor:.3f}, {_fmt_p(r.p_value)}"
-                     + ('' if r.p_value < alpha else f", smallest detectable {_fmt_detectable(r.detectable)}"))
+    parts = '; '.join(f"{r.setup} at {_where(r)}: σ_obj {r.reading}, floor {r.floor:.3f}, {_fmt_p(r.p_value)}" for r in rows) + '.'
+    if (few := too_few_copies(stats, setups)): return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"{few}. {parts}"}
+    missed = [r for r in rows if not r.p_value < alpha]
     summary = ('not above its null floor: ' + ', '.join(f"{r.setup} at {_where(r)} (smallest detectable σ_obj {_fmt_detectable(r.detectable)})"
                                                         for r in missed) + '. ') if missed else 'every setup above its null floor at every level it reached. '
-    return {'claim': claim, 'verdict': 'not detected' if missed else 'holds', 'evidence': summary + '; '.join(parts) + '.'}
+    return {'claim': claim, 'verdict': 'not detected' if missed else 'holds', 'evidence': summary + parts}
+
+# %% ../nbs/05a_claims.ipynb
+def _compare_at_levels(stats:dict, a:str, b:str, kind:str)->tuple[list, list]:
+    "`compare` of a's and b's `kind` spread at every level both reached: the results and a sentence each."
+    results, parts = [], []
+    for l in common_levels(stats, [a, b]):
+        ra, rb = _row(stats, a, l, kind), _row(stats, b, l, kind)
+        if ra is None or rb is None: continue
+        res = compare(stats['boot'][(a, l, kind)], stats['boot'][(b, l, kind)], stats['alpha'])
+        results.append(res)
+        parts.append(f"p0 = {l}: {a} {ra['reading']} vs {b} {rb['reading']} (difference {res['ci'][0]:+.3f} to {res['ci'][1]:+.3f}, "
+                     f"{_fmt_p(res['p'])}: {res['direction']})")
+    return results, parts
 
 # %% ../nbs/05a_claims.ipynb
 def claim_widest(stats:dict, widest:str, others, kind:str='object', claim:str='')->dict:
-    "Whether `widest` has a larger spread of `kind` than every setup of `others` at every level they all reached."
+    "Whether `widest` has a larger spread of `kind` than every setup of `others`, each compared at the levels the two reached."
     others = [o for o in others if o != widest and (stats['table'].setup == o).any()]
     if not others: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"the study has no setup to compare {widest} with."}
-    levels = common_levels(stats, [widest, *others])
-    if not levels: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': _no_common_level(stats, [widest, *others]) + '.'}
-    results, parts, name = [], [], SPREAD_NAMES[kind]
-    for l in levels:
-        a = _row(stats, widest, l, kind)
-        for o in others:
-            b = _row(stats, o, l, kind)
-            if a is None or b is None: continue
-            res = compare(stats['boot'][(widest, l, kind)], stats['boot'][(o, l, kind)], stats['alpha'])
-            results.append(res)
-            parts.append(f"p0 = {l}: {widest} {a['sigma']:.3f} vs {o} {b['sigma']:.3f} (difference {res['ci'][0]:+.3f} to {res['ci'][1]:+.3f}, "
-                         f"{_fmt_p(res['p'])}: {res['direction']})")
+    results, parts, unmatched = [], [], []
+    for o in others:
+        r, p = _compare_at_levels(stats, widest, o, kind)
+        results += r; parts += p
+        if not r: unmatched.append(o)
+    gap = (f" Not compared: {', '.join(unmatched)} (no level shared with {widest}: " + '; '.join(reached_levels(stats, s) for s in [widest, *unmatched]) + ")."
+           if unmatched else '')
+    if not results: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': _no_common_level(stats, [widest, *others]) + '.'}
+    if (few := too_few_copies(stats, [widest, *others])): return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"{few}. " + '; '.join(parts) + '.' + gap}
     verdict = family_verdict(results, 'larger', stats['alpha'])
     why = {'holds': f"{widest} is larger in all {len(results)} comparisons", 'does not hold': f"{widest} is smaller in a comparison that survives Holm's correction",
            'inconclusive': f"{widest} is larger in {sum(r['direction'] == 'larger' for r in results)} of {len(results)} comparisons, none smaller beyond Holm's correction"}[verdict]
-    return {'claim': claim, 'verdict': verdict, 'evidence': f"{name}: {why}. " + '; '.join(parts) + '.'}
+    if verdict == 'holds' and unmatched: verdict, why = 'inconclusive', why + ' that could be made'
+    return {'claim': claim, 'verdict': verdict, 'evidence': f"{SPREAD_NAMES[kind]}: {why}. " + '; '.join(parts) + '.' + gap}
 
 def claim_supervised_widest(stats:dict, setups)->dict:
     "Claim 2 from `spread_statistics`."
@@ -165,28 +206,134 @@ def claim_supervised_widest(stats:dict, setups)->dict:
     return claim_widest(stats, 'supervised', setups, 'object', claim)
 
 # %% ../nbs/05a_claims.ipynb
+BANDS = {'object': (-0.5, 0.5), 'single': (0.5, 1.5)}   # averaged: looks like the low end (random labels); single-draw: like the high end (supervised)
+
+def position_interval(a:np.ndarray, low:np.ndarray, high:np.ndarray, alpha:float=0.05, step:float=0.005)->tuple[float, float]:
+    "The interval of t = (a - low)/(high - low) from paired replicates, by test inversion (Fieller): the t0 whose D(t0) = (a - low) - t0 (high - low) interval holds 0."
+    t = float(np.mean(a - low)/np.mean(high - low))
+    grid = np.arange(min(-4., t - 6), max(5., t + 6) + step, step)   # wide enough around t: an end of the grid means unbounded
+    d = (a - low)[:, None] - grid[None]*(high - low)[:, None]
+    q = np.quantile(d, [alpha/2, 1 - alpha/2], axis=0)
+    inside = np.nonzero((q[0] <= 0) & (q[1] >= 0))[0]
+    if not len(inside): return float('nan'), float('nan')
+    return (-np.inf if inside[0] == 0 else float(grid[inside[0]])), (np.inf if inside[-1] == len(grid) - 1 else float(grid[inside[-1]]))
+
+# %% ../nbs/05a_claims.ipynb
+NAMES = {'random': 'random labels', 'supervised': 'supervised learning'}   # setups in a sentence
+
+def _beyond_p(a, low, high, edge:float)->float:
+    "Two-sided bootstrap-z p-value of t = `edge`, from the replicates of D(edge)."
+    d = (a - low) - edge*(high - low)
+    sd = d.std(ddof=1)
+    return float(2*norm.sf(abs(d.mean())/sd)) if sd > 0 else float(d.mean() == 0)
+
+def _side(edge:float, below:bool, low:str, high:str, widening:bool)->str:
+    "What lying beyond a band's edge means, in words (`widening`: the high end's spread is the larger)."
+    low, high = (NAMES.get(x, x) for x in (low, high))
+    if edge == 0.5: return f"nearer {low} than {high}" if below else f"nearer {high} than {low}"
+    if below: return f"narrower than {low}" if widening else f"wider than {low}"    # beyond the low end
+    return f"wider than {high}" if widening else f"narrower than {high}"            # beyond the high end
+
+# %% ../nbs/05a_claims.ipynb
+def _band_reading(t:float, ci:tuple, band:tuple, apart:bool, a, low, high, names:tuple, widening:bool)->tuple[str, str, float]:
+    "(reading, side, p) of a position against its band: holds / does not hold (side) / inconclusive."
+    if not apart: return 'inconclusive', 'the references are not apart', 1.
+    lo, hi = band
+    edge = lo if ci[1] <= lo else hi if ci[0] >= hi else (lo if t < (lo + hi)/2 else hi)   # the interval decides the side, t breaks ties
+    p = _beyond_p(a, low, high, edge)
+    if lo < ci[0] and ci[1] < hi: return 'holds', 'inside the band', p
+    if ci[1] <= lo or ci[0] >= hi: return 'does not hold', _side(edge, ci[1] <= lo, *names, widening), p
+    return 'inconclusive', f"the interval crosses {edge:+.1f}", p
+
+# %% ../nbs/05a_claims.ipynb
+def spread_position(stats:dict, setup:str, level, kind:str='object', low:str='random', high:str='supervised')->dict|None:
+    "`setup`'s position t on the axis from `low` (0) to `high` (1) of the `kind` spread at `level`, with its interval and the reading against BANDS[kind]."
+    rows = [_row(stats, s, level, kind) for s in (setup, low, high)]
+    if any(r is None for r in rows): return None
+    a, lo, hi = (stats['boot'][(s, level, kind)] for s in (setup, low, high))
+    alpha, (ra, rl, rh) = stats['alpha'], rows
+    refs = compare(hi, lo, alpha)
+    apart = refs['direction'] != 'unclear'
+    t = (ra['sigma'] - rl['sigma'])/(rh['sigma'] - rl['sigma']) if apart else float('nan')
+    ci = position_interval(a, lo, hi, alpha) if apart else (float('nan'), float('nan'))
+    reading, side, p = _band_reading(t, ci, BANDS[kind], apart, a, lo, hi, (low, high), rh['sigma'] > rl['sigma'])
+    return {'setup': setup, 'level': level, 'kind': kind, 't': t, 't_low': ci[0], 't_high': ci[1], 'band': BANDS[kind], 'reading': reading, 'side': side, 'p': p,
+            'sigma': ra['reading'], f'sigma {low}': rl['reading'], f'sigma {high}': rh['reading'], f'{high} minus {low}': refs['ci'],
+            f'minus {low}': compare(a, lo, alpha)['ci'], f'minus {high}': compare(a, hi, alpha)['ci']}
+
+# %% ../nbs/05a_claims.ipynb
+def position_table(stats:dict, setups, kinds=('single', 'object'), low:str='random', high:str='supervised',
+                   family:str='kind', # Holm's family: each setup's levels of one kind ('kind'), or of all `kinds` together ('setup')
+                  )->pd.DataFrame:
+    "Every position of `setups` at every level the three setups reached; Holm's correction over each family decides 'does not hold'."
+    rows = [p for s in setups if s not in (low, high) for k in kinds for l in common_levels(stats, [s, low, high])
+            if (p := spread_position(stats, s, l, k, low, high)) is not None]
+    t = pd.DataFrame(rows)
+    if t.empty: return t
+    by = ['setup', 'kind'] if family == 'kind' else ['setup']
+    t['holm'] = t.groupby(by, group_keys=False).p.apply(lambda p: pd.Series(holm(p.to_numpy(), stats['alpha']), p.index))
+    weak = (t.reading == 'does not hold') & ~t.holm   # outside its band by the interval, but not beyond Holm's correction
+    t.loc[weak, 'side'] = t.loc[weak, 'side'] + ", not beyond Holm's correction"
+    t.loc[weak, 'reading'] = 'inconclusive'
+    return t
+
+# %% ../nbs/05a_claims.ipynb
+def _half_verdict(rows:pd.DataFrame)->str:
+    "Every level inside the band: holds; one outside it (beyond Holm's correction, as `position_table` reads it): does not hold; else inconclusive."
+    if rows.empty: return 'inconclusive'
+    if (rows.reading == 'holds').all(): return 'holds'
+    return 'does not hold' if (rows.reading == 'does not hold').any() else 'inconclusive'
+
+def _fmt_t(r)->str:
+    f = lambda x: f"{x:+.2f}" if np.isfinite(x) else ('−∞' if x < 0 else '+∞')
+    return f"t {r.t:+.2f} ({f(r.t_low)} to {f(r.t_high)})" if np.isfinite(r.t) else "t undefined"
+
+# %% ../nbs/05a_claims.ipynb
 def claim_simclr_between(stats:dict, setups)->dict:
-    "Claim 3 from `spread_statistics`."
+    "Claim 3 from `spread_statistics`: SimCLR's position between random labels (0) and supervised (1), single-draw and averaged."
     claim = '3. Single-augmentation SimCLR looks like supervised; averaged over augmentations it looks like random labels'
     need = ['simclr', 'supervised', 'random']
     if any(s not in setups for s in need):
         return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"the study has no {', '.join(s for s in need if s not in setups)} setup."}
-    levels = common_levels(stats, need)
-    if not levels: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': _no_common_level(stats, need) + '.'}
-    halves, parts = {'single': [], 'object': []}, []
-    for l in levels:
-        s1, u1, r1 = [stats['boot'][(s, l, 'single')] for s in need]
-        so, uo, ro = [stats['boot'][(s, l, 'object')] for s in need]
-        single = compare(np.abs(s1 - u1), np.abs(s1 - r1), stats['alpha'])   # 'smaller': closer to supervised
-        averaged = compare(np.abs(so - ro), np.abs(so - uo), stats['alpha'])   # 'smaller': closer to random
-        halves['single'].append(single); halves['object'].append(averaged)
-        sig = lambda k: ', '.join(f"{s} {_row(stats, s, l, k)['sigma']:.3f}" for s in need)
-        parts.append(f"p0 = {l}: single-draw σ_single {sig('single')}, |simclr−supervised| − |simclr−random| {single['ci'][0]:+.3f} to "
-                     f"{single['ci'][1]:+.3f}; averaged σ_obj {sig('object')}, |simclr−random| − |simclr−supervised| {averaged['ci'][0]:+.3f} to {averaged['ci'][1]:+.3f}")
-    alpha = stats['alpha']
-    verdict = family_verdict(halves['single'] + halves['object'], 'smaller', alpha)
-    each = f"single-draw half {family_verdict(halves['single'], 'smaller', alpha)}, averaged half {family_verdict(halves['object'], 'smaller', alpha)}"
-    return {'claim': claim, 'verdict': verdict, 'evidence': f"{each}. " + '; '.join(parts) + ' (negative: the claimed closeness).'}
+    pos = position_table(stats, ['simclr'], family='setup')   # one Holm family: both halves at every level
+    if pos.empty: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': _no_common_level(stats, need) + '.'}
+    name = {'single': 'single-draw half (σ_single, band 0.5 to 1.5)', 'object': 'averaged half (σ_obj, band −0.5 to 0.5)'}
+    halves = {k: _half_verdict(pos[pos.kind == k]) for k in ('single', 'object')}
+    parts = [f"{name[r.kind]} at p0 = {r.level}: {_fmt_t(r)}, {r.reading}" + (f" ({r.side})" if r.reading != 'holds' else '')
+             + f"; σ simclr {r.sigma}, random {r['sigma random']}, supervised {r['sigma supervised']}" for _, r in pos.iterrows()]
+    verdict = 'holds' if set(halves.values()) == {'holds'} else 'does not hold' if 'does not hold' in halves.values() else 'inconclusive'
+    head = f"single-draw half {halves['single']}, averaged half {halves['object']} (position t: random labels 0, supervised 1). "
+    if (few := too_few_copies(stats, need)): verdict, head = 'inconclusive', f"{few}. " + head
+    return {'claim': claim, 'verdict': verdict, 'evidence': head + '; '.join(parts) + '.'}
+
+# %% ../nbs/05a_claims.ipynb
+READING_COLOURS = {'holds': 'tab:green', 'does not hold': 'tab:red', 'inconclusive': 'tab:gray'}
+HALF_NAMES = {'object': 'averaged (σ_obj)', 'single': 'single draw (σ_single)'}
+
+def _position_row(ax, y:float, r, xlim:tuple):
+    "One position: its band shaded, its interval (arrows where it leaves the axis) and its marker."
+    ax.axhspan(y - 0.4, y + 0.4, xmin=(r.band[0] - xlim[0])/(xlim[1] - xlim[0]), xmax=(r.band[1] - xlim[0])/(xlim[1] - xlim[0]),
+               color='tab:blue' if r.kind == 'object' else 'tab:orange', alpha=0.15, lw=0)
+    if not np.isfinite(r.t): ax.text(np.mean(xlim), y, 't undefined: references not apart', ha='center', va='center', fontsize=7); return
+    lo, hi = max(r.t_low, xlim[0]), min(r.t_high, xlim[1])
+    ax.plot([lo, hi], [y, y], color=READING_COLOURS[r.reading], lw=2)
+    for end, edge, m in ((r.t_low, xlim[0], '<'), (r.t_high, xlim[1], '>')):
+        if not end > edge if m == '<' else not end < edge: ax.plot(edge, y, marker=m, color=READING_COLOURS[r.reading])
+    ax.plot(np.clip(r.t, *xlim), y, 'o', color=READING_COLOURS[r.reading])
+
+# %% ../nbs/05a_claims.ipynb
+def plot_positions(pos:pd.DataFrame, xlim=(-2., 3.), title:str='Where each setup sits between random labels (0) and supervised (1)'):
+    "The figure of `position_table`: one row per (setup, half, level)."
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.42*max(len(pos), 1)))
+    for y, (_, r) in enumerate(pos.iloc[::-1].iterrows()): _position_row(ax, y, r, xlim)
+    for x, name in ((0, 'random labels'), (1, 'supervised')): ax.axvline(x, color='k', lw=0.8, ls='--'); ax.text(x, len(pos) - 0.3, name, ha='center', fontsize=8)
+    ax.set_yticks(range(len(pos)), [f"{r.setup} · {HALF_NAMES[r.kind]} · p0 {r.level}" for _, r in pos.iloc[::-1].iterrows()], fontsize=8)
+    ax.set_xlim(*xlim); ax.set_ylim(-0.6, len(pos)); ax.set_xlabel('position t = (σ − σ_random) / (σ_supervised − σ_random)')
+    ax.legend([Line2D([], [], color=c, marker='o') for c in READING_COLOURS.values()], list(READING_COLOURS), fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1))
+    ax.set_title(title, fontsize=10); fig.tight_layout()
+    return fig
 
 # %% ../nbs/05a_claims.ipynb
 def claim_augmentations_differ(stats:dict, setups, compared)->dict:
@@ -196,6 +343,8 @@ def claim_augmentations_differ(stats:dict, setups, compared)->dict:
     t = stats['table']
     aug = t[(t.kind == 'augmentation') & t.setup.isin(list(setups))]
     listing = "Every setup's σ_aug: " + '; '.join(f"{r.setup} at {_where(r)}: {_fmt_sigma(r)}, {_fmt_p(r.p_value)}" for _, r in aug.iterrows()) + '.'
+    few = too_few_copies(stats, [s for s in setups if (aug.setup == s).any()])
+    if few: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': f"{few}. {listing}"}
     own = aug[aug.setup == 'simclr']
     if len(own) and (own.p_value >= stats['alpha']).all():
         d = ', '.join(f"{_fmt_detectable(r.detectable)} at {_where(r)}" for _, r in own.iterrows())

@@ -12,7 +12,7 @@ from .setups import SETUPS, STUDY_SETUPS
 from .profiles import PROFILES
 from .params import parse_overrides, parameter_table
 from .runner import prepare_study, execute_study, study_notebooks, StudyError
-from .plan import study_plan, duration
+from .plan import study_plan, duration, design_power
 from .scores import compare_study
 from .publish import publish
 from .convcheck import machine_summary, machine_line, check_this_cpu
@@ -107,6 +107,8 @@ def main(argv:list[str]|None=None):
         m = machine_line(machine_summary())
         print(f"[memo-nb] estimated training time: {duration(plan.attrs['seconds'])} on {m}, {plan.attrs['workers']} worker(s) of {plan.attrs['threads']} thread(s) "
               f"(from one measured step of each setup, {time.time() - t0:.0f} s; the notebooks add a few minutes)")
+        print("[memo-nb] the smallest spreads this design can detect (power 0.8, α = 0.05; σ_aug held at the stated value):", flush=True)
+        print(design_power(cfgs, params.levels).fillna('—').to_markdown(index=False))
         print(f"[memo-nb] notebooks: {', '.join(tag for _, tag, _ in study_notebooks(cfgs, params, out))}")
         print(f"[memo-nb] output folder: {out}")
         return

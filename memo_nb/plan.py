@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -19,7 +20,7 @@ from .train import make_batch, train_step
 from .distributed import default_workers
 
 # %% auto 0
-__all__ = ['measure_step', 'estimate_seconds', 'study_plan', 'duration']
+__all__ = ['AUG_NUISANCE', 'measure_step', 'estimate_seconds', 'study_plan', 'duration', 'design_power']
 
 # %% ../nbs/06c_plan.ipynb
 def measure_step(cfg:TrainConfig, batch:int=64, steps:int=2)->dict:
@@ -82,3 +83,28 @@ def duration(seconds:float)->str:
     for unit, size, digits in (('days', 86400, 0), ('h', 3600, 1), ('min', 60, 0)):
         if seconds >= 2*size: return f"{seconds/size:.{digits}f} {unit}"
     return f"{seconds:.0f} s"
+
+# %% ../nbs/06c_plan.ipynb
+AUG_NUISANCE = {'simclr': 0.30}   # σ_aug held for a setup's σ_obj power (others with augmentation: 0.10)
+
+def _setup_power(s:str, c:TrainConfig, levels, n_sim:int)->list[dict]:
+    "Rows of `design_power` for one setup."
+    from memo_nb.config import resolved, in_copies
+    from memo_nb.spreads import detectable_sigma
+    from memo_nb.claims import MIN_COPIES
+    c = resolved(c)
+    N, M, K = in_copies(c), c.draws, c.probe_size
+    aug = AUG_NUISANCE.get(s, 0.10) if M > 1 else 0.
+    n_sim = max(20, min(n_sim, int(4e6/(N*M*K))))   # fewer simulations for a large design: each costs more
+    d = lambda l, kind, nuis: (lambda x: round(x, 3) if np.isfinite(x) else 'none up to 0.45')(detectable_sigma(N, M, K, l, kind, n_sim=n_sim, nuisance=nuis))
+    rows = []
+    for l in levels:
+        r = {'setup': s, 'p0': l, 'N': N, 'M': M, 'K': K, 'σ_aug held at': aug, 'detectable σ_obj': d(l, 'object', aug)}
+        if s == 'simclr': r.update({'detectable σ_single': d(l, 'single', 0.), 'detectable σ_aug': d(l, 'augmentation', 0.1)})
+        rows.append({**r, 'judged': 'yes' if N >= MIN_COPIES else f'no: fewer than {MIN_COPIES} copies'})
+    return rows
+
+# %% ../nbs/06c_plan.ipynb
+def design_power(cfgs:dict[str, TrainConfig], levels=(0.25, 0.5, 0.75), n_sim:int=80)->pd.DataFrame:
+    "Per setup with a paper epoch budget and level: the smallest detectable spreads of the planned design (nuisance as stated in AUG_NUISANCE)."
+    return pd.DataFrame([r for s, c in cfgs.items() if get_setup(s).paper_epochs for r in _setup_power(s, c, levels, n_sim)])

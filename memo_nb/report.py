@@ -37,11 +37,12 @@ class StudyOutputs:
         else: items.append(entry)
         atomic_write(self.manifest, lambda f: f.write(json.dumps(items, indent=1).encode()))
 
-    def figure(self, fig, name:str, caption:str):
+    def figure(self, fig, name:str, caption:str,
+               lead:bool=False): # the report shows it with the claims
         "Save `fig` as name.png and name.pdf, captioned."
         fig.savefig(self.out/f'{name}.png', dpi=110, bbox_inches='tight'); fig.savefig(self.out/f'{name}.pdf', bbox_inches='tight')
         self._record({'kind': 'figure', 'name': name, 'title': f"{caption} ({self.scale})",
-                      'panels': [ax.get_title() for ax in fig.axes if ax.get_title()]})
+                      'panels': [ax.get_title() for ax in fig.axes if ax.get_title()], **({'lead': True} if lead else {})})
 
     def table(self, df, name:str, title:str, floatfmt:str='.4g',
               lead:bool=False): # the report shows it first, after the claims
@@ -107,8 +108,9 @@ def write_report(out:Path):
         lines += ["", "## Claims of the paper at this scale", "", scale_caveat(cfg), ""]
         lines += [l for c in claims for l in (f"**{c['claim']}** — {c['verdict']}. {c['evidence']}", "")]
     tables, figures = _report_items(out)
+    lines += [l for f in figures if f.get('lead') for l in (f"**{f['title']}**", "", f"![{f['name']}]({f['name']}.png)", "")]   # leading figures: with the claims
     lines += [""] + [l for t in tables for l in (f"## {t['title']}", "", (out/f"{t['name']}.md").read_text(), "")]
-    lines += ["## Figures", ""] + [l for f in figures for l in (f"### {f['title']}", "", f"![{f['name']}]({f['name']}.png)", "")]
+    lines += ["## Figures", ""] + [l for f in figures if not f.get('lead') for l in (f"### {f['title']}", "", f"![{f['name']}]({f['name']}.png)", "")]
     atomic_write(out/'REPORT.md', lambda f: f.write('\n'.join(lines).encode()))
     atomic_write(out/'REPORT.html', lambda f: f.write(report_html('\n'.join(lines), f"memo_nb study: {study['profile']}").encode()))
 

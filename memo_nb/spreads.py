@@ -13,8 +13,9 @@ from .memorization import view_bits, r_t, mean_r, binomial_chi2, binomial_mae
 # %% auto 0
 __all__ = ['SPREADS', 'latent_variance', 'latent_spread', 'beta_probabilities', 'simulate_bits', 'permute_objects',
            'permutation_null', 'null_floor', 'augmentation_variance', 'augmentation_spread', 'spread_variances',
-           'spread_replicates', 'spread_nulls', 'power_curve', 'detectable_sigma', 'level_bracket', 'at_level',
-           'spreads_at_level', 'batch_mate_spread', 'binomial_table']
+           'spread_replicates', 'null_bits', 'object_null', 'copy_jackknife', 'shuffle_copies', 'copy_variance',
+           'spread_nulls', 'power_curve', 'detectable_sigma', 'level_bracket', 'at_level', 'spreads_at_level',
+           'batch_mate_spread', 'binomial_table']
 
 # %% ../nbs/05_spreads.ipynb
 def _units(bits:np.ndarray, pool_draws:bool)->np.ndarray:
@@ -62,13 +63,15 @@ def beta_probabilities(mean, sd:float, size, rng:np.random.Generator, cap:bool=F
     if (nu <= 0).any(): raise ValueError(f"A Beta distribution with mean {float(mean.min()):.3g} cannot have sd {float(sd.max())}.")
     return rng.beta(mean*nu, (1 - mean)*nu)
 
+# %% ../nbs/05_spreads.ipynb
 def simulate_bits(N:int, M:int, K:int, p_mean:float, sigma:float, seed:int=0,
-                  draw_sigma:float=0., copy_sd:float=0.)->np.ndarray:
+                  draw_sigma:float=0., copy_sd:float=0., class_sd:float=0., classes:int=10)->np.ndarray:
     "Correctness bits [N, M, K] of N copies on K objects x M draws with latent object sd `sigma` (Beta-binomial)."
     rng = np.random.default_rng(seed)
     p = beta_probabilities(p_mean, sigma, (K,), rng)
     p = beta_probabilities(np.clip(p, 1e-3, 1 - 1e-3), draw_sigma, (M, K), rng, cap=True) if draw_sigma else np.broadcast_to(p, (M, K))
     p = np.clip(p[None] + rng.normal(0, copy_sd, (N, 1, 1)), 0, 1) if copy_sd else np.broadcast_to(p, (N, M, K))
+    if class_sd: p = np.clip(p + rng.normal(0, class_sd, (N, classes))[:, None, np.arange(K) % classes], 0, 1)   # object k is of class k % classes
     return rng.random((N, M, K)) < p
 
 # %% ../nbs/05_spreads.ipynb
@@ -126,12 +129,60 @@ def spread_replicates(bits:np.ndarray, n_boot:int=200, seed:int=0)->dict:
     reps = [spread_variances(b) for b in _object_bootstrap(np.asarray(bits), n_boot, seed)]
     return {k: np.array([r[k] for r in reps]) for k in SPREADS}
 
+# %% ../nbs/05_spreads.ipynb
+def null_bits(copy_p:np.ndarray,   # [N] each copy's accuracy
+              M:int, K:int, aug_sigma:float, rng:np.random.Generator)->np.ndarray:
+    "[N, M, K] bits with no object spread: every (object, draw) success drawn around the mean with sd `aug_sigma`, shifted by each copy's accuracy."
+    copy_p = np.asarray(copy_p, dtype=np.float64)
+    p = float(np.clip(copy_p.mean(), 1e-3, 1 - 1e-3))
+    q = beta_probabilities(p, aug_sigma, (M, K), rng, cap=True) if aug_sigma > 0 else np.full((M, K), p)
+    return rng.random((len(copy_p), M, K)) < np.clip(q[None] + (copy_p - p)[:, None, None], 0, 1)
+
+# %% ../nbs/05_spreads.ipynb
+def object_null(bits:np.ndarray,   # [N, M, K] bits of one epoch
+                n_sim:int=200, seed:int=0)->np.ndarray:
+    "Object-spread variances of `n_sim` records simulated with σ_obj = 0, the copies' accuracies and σ_aug (drawn from its bootstrap replicates) as observed."
+    bits = np.asarray(bits)
+    N, M, K = bits.shape
+    aug_var = spread_replicates(bits, n_sim, seed + 1)['augmentation'] if M > 1 else np.zeros(n_sim)
+    rng = np.random.default_rng(seed)
+    return np.array([spread_variances(null_bits(bits.mean((1, 2)), M, K, _sigma(a), rng))['object'] for a in aug_var])
+
+# %% ../nbs/05_spreads.ipynb
+def copy_jackknife(bits:np.ndarray, groups:int=10)->dict:
+    "The jackknife variance over copies of every spread variance of [N, M, K] bits (N >= 3): leave one copy out, or one of `groups` groups of copies when N is larger."
+    b = np.asarray(bits)
+    N = b.shape[0]
+    if N < 3: raise ValueError(f"The copy jackknife needs at least 3 copies, got {N}.")
+    parts = np.array_split(np.arange(N), min(N, groups))
+    G = len(parts)
+    v = np.array([[spread_variances(np.delete(b, p, 0))[k] for k in SPREADS] for p in parts])
+    return dict(zip(SPREADS, (G - 1)/G*((v - v.mean(0))**2).sum(0)))
+
+# %% ../nbs/05_spreads.ipynb
+def shuffle_copies(bits:np.ndarray, rng:np.random.Generator)->np.ndarray:
+    "[N, M, K] bits with the copies of each object shuffled (an object's draws stay together)."
+    N, M, K = bits.shape
+    order = np.argsort(rng.random((N, 1, K)), axis=0)
+    return np.take_along_axis(bits, np.broadcast_to(order, bits.shape), axis=0)
+
+# %% ../nbs/05_spreads.ipynb
+def copy_variance(bits:np.ndarray, n_ref:int=4, seed:int=0)->dict:
+    "Per spread: the copies' share of the sampling variance beyond the object bootstrap's (jackknife minus copy-shuffled jackknife, at least 0, so it errs on the wide side; 0 below 3 copies)."
+    b = np.asarray(bits)
+    if b.shape[0] < 3: return dict.fromkeys(SPREADS, 0.)
+    rng = np.random.default_rng(seed)
+    ref = [copy_jackknife(shuffle_copies(b, rng)) for _ in range(n_ref)]
+    return {k: max(v - float(np.mean([r[k] for r in ref])), 0.) for k, v in copy_jackknife(b).items()}
+
+# %% ../nbs/05_spreads.ipynb
 def spread_nulls(bits:np.ndarray, n_perm:int=200, seed:int=0)->dict:
-    "Permutation nulls of every variance: objects permuted within copies ('object', 'single', 'pooled'), draws within (copy, object) ('augmentation')."
+    "Nulls of every variance: simulated ('object'), objects permuted within copies ('single', 'pooled'), draws within (copy, object) ('augmentation')."
     bits = np.asarray(bits)
     rng = np.random.default_rng(seed)
     objs = [spread_variances(permute_objects(bits, rng)) for _ in range(n_perm)]
-    out = {k: np.array([o[k] for o in objs]) for k in ('object', 'single', 'pooled')}
+    out = {k: np.array([o[k] for o in objs]) for k in ('single', 'pooled')}
+    out['object'] = object_null(bits, n_perm, seed) if bits.shape[1] > 1 else out['single']
     out['augmentation'] = (np.array([augmentation_variance(rng.permuted(bits, axis=1)) for _ in range(n_perm)]) if bits.shape[1] > 1
                            else np.zeros(n_perm))
     return out
@@ -180,27 +231,40 @@ def at_level(values_t0, values_t1, w:float):
     return (1 - w)*np.asarray(values_t0) + w*np.asarray(values_t1)
 
 # %% ../nbs/05_spreads.ipynb
+def _at_level_estimates(bits:np.ndarray, t0:int, t1:int, w:float, n_boot:int, n_perm:int, seed:int)->tuple:
+    "Variances, bootstrap replicates, nulls and copy variances at the two bracketing epochs, interpolated with weight `w`."
+    def est(t):
+        null = spread_nulls(bits[t], n_perm, seed)
+        null['object'] = np.sort(null['object'])   # simulated afresh at each epoch: mix quantiles, not unrelated draws
+        return spread_variances(bits[t]), spread_replicates(bits[t], n_boot, seed), null, copy_variance(bits[t], seed=seed)
+    e0 = est(t0)
+    e1 = est(t1) if t1 != t0 else e0   # read at one epoch: estimate it once
+    return tuple(at_level(a, b, w) for a, b in zip(e0, e1))
+
+# %% ../nbs/05_spreads.ipynb
 def spreads_at_level(bits:np.ndarray,   # [T+1, N, M, K] correctness bits of one view
                      level:float, n_boot:int=200, n_perm:int=200, seed:int=0, alpha:float=0.05,
                      mean:np.ndarray|None=None, # [T+1] the mean r_t that places the level (default: that of `bits`)
+                     copy_seed:int|None=None,   # seeds the copy noise (default seed + 1)
                     )->dict|None:
-    "Every spread at mean r_t = `level` exactly: {kind: sigma, ci, floor, p_value, rho, boot (sigma replicates)} and the bracket; None if never reached."
+    "Every spread at mean r_t = `level` exactly: {kind: sigma, ci, floor, p_value, rho, copy_sd, upper_bound, boot (sigma replicates)}; None if never reached."
     bits = np.asarray(bits)
     mean = bits.mean((1, 2, 3)) if mean is None else np.asarray(mean)
     br = level_bracket(mean, level)
     if br is None: return None
     t0, t1, w = br
-    est = lambda t: (spread_variances(bits[t]), spread_replicates(bits[t], n_boot, seed), spread_nulls(bits[t], n_perm, seed))
-    (v0, b0, n0) = est(t0)
-    (v1, b1, n1) = est(t1) if t1 != t0 else (v0, b0, n0)   # read at one epoch: estimate it once
-    var, boot, null = at_level(v0, v1, w), at_level(b0, b1, w), at_level(n0, n1, w)
+    var, boot, null, cvar = _at_level_estimates(bits, t0, t1, w, n_boot, n_perm, seed)
     p = float(at_level(mean[t0], mean[t1], w))
+    z = np.random.default_rng(seed + 1 if copy_seed is None else copy_seed).standard_normal((len(SPREADS), 2, max(n_boot, n_perm)))
     out = {'epochs': (t0, t1), 'weight': w, 'p0': p}
-    for k in SPREADS:
-        v = float(var[k])
-        ci = tuple(_sigma(q) for q in np.quantile(boot[k], [alpha/2, 1 - alpha/2])) if n_boot else (float('nan'),)*2
-        out[k] = {'var': v, 'sigma': _sigma(v), 'ci': ci, 'boot': np.sqrt(np.maximum(boot[k], 0)), 'rho': v/(p*(1 - p)) if 0 < p < 1 else float('nan'),
-                  **null_floor(null[k], v, alpha), 'floor': _sigma(float(np.quantile(null[k], 1 - alpha)))}
+    for j, k in enumerate(SPREADS):
+        v, csd = float(var[k]), float(np.sqrt(max(float(cvar[k]), 0.)))
+        reps, nul = boot[k] + csd*z[j, 0, :n_boot], null[k] + csd*z[j, 1, :n_perm]
+        q = np.quantile(reps, [alpha/2, 1 - alpha/2]) if n_boot else np.full(2, np.nan)
+        test = null_floor(nul, v, alpha)
+        out[k] = {'var': v, 'sigma': _sigma(v), 'ci': tuple(_sigma(x) if np.isfinite(x) else x for x in q), 'boot': np.sqrt(np.maximum(reps, 0)),
+                  'copy_sd': csd, 'upper_bound': bool(v <= 0 or (q[0] <= 0 and test['p_value'] >= alpha)), 'rho': v/(p*(1 - p)) if 0 < p < 1 else float('nan'),
+                  **test, 'floor': _sigma(test['floor'])}
     return out
 
 # %% ../nbs/05_spreads.ipynb

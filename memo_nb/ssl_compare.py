@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from scipy import stats as st
 from torch import Tensor
 
-from .claims import compare, common_levels, holm
+from .claims import compare, holm
 
 # %% auto 0
-__all__ = ['knn_accuracy', 'mean_interval', 'welch_interval', 'versus_reference', 'spread_nearness', 'memorization_difference',
-           'memorizes_more', 'collapse_summary']
+__all__ = ['knn_accuracy', 'mean_interval', 'welch_interval', 'versus_reference', 'memorization_difference', 'memorizes_more',
+           'collapse_summary']
 
 # %% ../nbs/05d_ssl_compare.ipynb
 @torch.inference_mode()
@@ -71,26 +71,6 @@ def versus_reference(accuracies:dict[str, np.ndarray], # model -> accuracy of ea
 # %% ../nbs/05d_ssl_compare.ipynb
 def _reading(r:dict, below:str, above:str)->str: return below if r['ci'][1] < 0 else above if r['ci'][0] > 0 else 'unclear'
 
-def spread_nearness(stats:dict,        # `memo_nb.claims.spread_statistics` of the study
-                    methods,           # setups to place
-                    near:str='random', far:str='supervised', kind:str='object')->pd.DataFrame:
-    "|σ_m − σ_near| − |σ_m − σ_far| per method and matched level, with its interval, p, Holm's verdict and a reading."
-    rows = []
-    for m in methods:
-        if m in (near, far): continue
-        for l in common_levels(stats, [m, near, far]):
-            bm, bn, bf = (stats['boot'][(s, l, kind)] for s in (m, near, far))
-            r = compare(np.abs(bm - bn), np.abs(bm - bf), stats['alpha'])
-            t = stats['table']
-            sig = {s: float(t[(t.setup == s) & (t.level == l) & (t.kind == kind)].sigma.iloc[0]) for s in (m, near, far)}
-            rows.append({'method': m, 'p0': l, 'sigma': sig[m], f'sigma {near}': sig[near], f'sigma {far}': sig[far],
-                         'difference': abs(sig[m] - sig[near]) - abs(sig[m] - sig[far]), 'ci_low': r['ci'][0], 'ci_high': r['ci'][1], 'p': r['p'],
-                         'reading': _reading(r, f'nearer {near}', f'nearer {far}')})
-    t = pd.DataFrame(rows)
-    if len(t): t['holm'] = holm(t.p.to_numpy(), stats['alpha'])
-    return t
-
-# %% ../nbs/05d_ssl_compare.ipynb
 def memorization_difference(mem_a:np.ndarray, mem_b:np.ndarray, # [K] mem of the same probe objects under two setups
                             n_boot:int=2000, seed:int=0, alpha:float=0.05)->dict:
     "mean(mem_a) - mean(mem_b) with a paired bootstrap interval over objects and its p (`memo_nb.claims.compare`)."

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from memo_nb.claims import (spread_statistics, claim_objects_differ, claim_supervised_widest, claim_simclr_between,
-                            claim_augmentations_differ, study_claims, family_verdict, holm)
+                            claim_augmentations_differ, study_claims, family_verdict, holm, position_table)
 from memo_nb.spreads import simulate_bits
 
 
@@ -68,4 +68,35 @@ def test_claim_4_not_detected_names_the_smallest_detectable_spread():
 def test_claim_3_halves_have_their_own_verdicts():
     st = stats(simclr=records(0.03, draw_sigma=0.25, M=10), supervised=records(0.22, seed=1), random=records(0.05, M=1, seed=2))
     c = claim_simclr_between(st, ['simclr', 'supervised', 'random'])
-    assert c['verdict'] == 'holds' and c['evidence'].startswith('single-draw half holds, averaged half holds.')
+    assert c['verdict'] == 'holds' and c['evidence'].startswith('single-draw half holds, averaged half holds'), c['evidence']
+
+
+def averaged_half(simclr_sigma, seed, N=16, K=1024):
+    "Claim 3's averaged-half reading of a study whose random labels have σ_obj 0.12 and supervised 0.25 (SimCLR: M = 10, σ_aug 0.25)."
+    st = spread_statistics({'simclr': records(simclr_sigma, draw_sigma=0.25, M=10, N=N, K=K, seed=seed),
+                            'supervised': records(0.25, N=N, K=K, seed=seed + 1), 'random': records(0.12, M=1, N=N, K=K, seed=seed + 2)},
+                           (0.25,), n_boot=200, n_perm=20, n_sim=20)
+    r = position_table(st, ['simclr'], kinds=('object',)).iloc[0]
+    return r.reading + (f' ({r.side})' if r.reading == 'does not hold' else '')
+
+
+EXPECTED = {0.02: 'does not hold (narrower than random labels)', 0.12: 'holds', 0.25: 'does not hold (nearer supervised learning than random labels)'}
+
+
+@pytest.mark.parametrize('sigma', list(EXPECTED))
+def test_claim_3_moves_with_simclr(sigma):
+    "With the references fixed, SimCLR's σ_obj alone moves the averaged half's verdict (one seeded study each)."
+    assert averaged_half(sigma, 0) == EXPECTED[sigma]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('sigma', list(EXPECTED))
+def test_claim_3_reads_right_in_90_percent_of_runs(sigma):
+    "The acceptance check: each expected reading in at least 90% of 20 simulated studies."
+    assert np.mean([averaged_half(sigma, 100*s) == EXPECTED[sigma] for s in range(20)]) >= 0.9
+
+
+def test_too_few_copies_are_not_judged():
+    st = stats(simclr=records(0.2, draw_sigma=0.2, N=3), supervised=records(0.3, seed=1), random=records(0.05, M=1, seed=2))
+    for c in study_claims(st, ['simclr', 'supervised', 'random']):
+        assert c['verdict'] == 'inconclusive' and 'too few copies to judge: simclr has 3' in c['evidence'], c

@@ -72,3 +72,51 @@ def test_levels_are_read_exactly():
         r = spreads_at_level(b, 0.5, n_boot=20, n_perm=20)
         assert r['epochs'] == (0, 1) and abs(r['p0'] - 0.5) < 1e-12
         assert abs(r['object']['rho'] - r['object']['var']/0.25) < 1e-12
+
+
+def _object_p_value(bits, seed, n_perm=100):
+    "Claim 1's p-value of the object spread of one epoch's bits, as a study computes it (simulated null, copy component)."
+    from memo_nb.spreads import spreads_at_level
+    return spreads_at_level(bits[None], 0., n_boot=20, n_perm=n_perm, seed=seed)['object']['p_value']
+
+
+def _rejection_rate(N, M, K, runs, class_sd=0.):
+    return np.mean([_object_p_value(simulate_bits(N, M, K, 0.3, 0., seed=7000 + s, draw_sigma=0.25, class_sd=class_sd), s) < 0.05
+                    for s in range(runs)])
+
+
+@pytest.mark.parametrize('N', [2, 6])
+def test_object_null_keeps_the_augmentation_spread(N):
+    "σ_obj = 0 under σ_aug = 0.25: the simulated null rejects in at most 8% of 100 runs (the permutation null rejected 12-42%)."
+    assert _rejection_rate(N, 4, 256, 100) <= 0.08
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('N, M, K', [(2, 4, 256), (6, 4, 256), (30, 10, 1024)])
+def test_object_null_rejects_at_most_7_percent(N, M, K):
+    "The acceptance check over 200 simulated runs at N = 2, 6 and 30."
+    assert _rejection_rate(N, M, K, 200) <= 0.07
+
+
+def _class_biased_readings(true, runs, N=6):
+    "Object-spread readings of records whose copies each have their own class bias (sd 0.1)."
+    from memo_nb.spreads import spreads_at_level
+    return [spreads_at_level(simulate_bits(N, 4, 256, 0.3, true, seed=8000 + s, draw_sigma=0.25, class_sd=0.1)[None], 0., n_boot=200,
+                             n_perm=100, seed=s)['object'] for s in range(runs)]
+
+
+@pytest.mark.parametrize('runs, cover, reject', [(60, 0.84, 0.13), pytest.param(300, 0.90, 0.07, marks=pytest.mark.slow)])
+def test_copy_effects_keep_intervals_and_nulls_honest(runs, cover, reject):
+    """A class bias per copy (sd 0.1): the σ_obj interval covers the truth, and σ_obj = 0 is rejected rarely.
+    The acceptance check (slow) is 300 runs: coverage >= 0.90, rejections <= 0.07 (measured 0.91 and 0.067); the default
+    60 runs allow for their sampling error (2.5 sd)."""
+    covered = [r['ci'][0] <= 0.1 <= r['ci'][1] for r in _class_biased_readings(0.1, runs)]
+    rejected = [r['p_value'] < 0.05 for r in _class_biased_readings(0., runs)]
+    assert np.mean(covered) >= cover and np.mean(rejected) <= reject, (np.mean(covered), np.mean(rejected))
+
+
+def test_a_spread_whose_interval_reaches_zero_is_an_upper_bound():
+    from memo_nb.spreads import spreads_at_level
+    r = spreads_at_level(simulate_bits(6, 4, 256, 0.3, 0., seed=3)[None], 0., n_boot=100, n_perm=20)
+    assert r['augmentation']['upper_bound'] and r['augmentation']['ci'][0] == 0 and r['augmentation']['ci'][1] > 0
+    assert not spreads_at_level(simulate_bits(6, 4, 256, 0.3, 0.2, seed=3)[None], 0., n_boot=100, n_perm=20)['object']['upper_bound']
