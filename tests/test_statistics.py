@@ -92,7 +92,7 @@ def test_object_null_keeps_the_augmentation_spread(N):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('N, M, K', [(2, 4, 256), (6, 4, 256), (30, 10, 1024)])
+@pytest.mark.parametrize('N, M, K', [(2, 4, 256), (6, 4, 256), (30, 10, 512)])
 def test_object_null_rejects_at_most_7_percent(N, M, K):
     "The acceptance check over 200 simulated runs at N = 2, 6 and 30."
     assert _rejection_rate(N, M, K, 200) <= 0.07
