@@ -11,7 +11,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from .memorization import view_bits, binomial_mae
-from .spreads import spreads_at_level, SPREADS, detectable_sigma, beta_probabilities
+from .spreads import spreads_at_level, SPREADS, detectable_sigma, beta_probabilities, level_bracket
 
 # %% auto 0
 __all__ = ['VERDICTS', 'SPREAD_NAMES', 'MIN_COPIES', 'BANDS', 'NAMES', 'READING_COLOURS', 'HALF_NAMES', 'PAPER_MAE',
@@ -33,9 +33,9 @@ def _interval(boot:np.ndarray, alpha:float)->tuple[float, float]:
     return float(np.quantile(boot, alpha/2)), float(np.quantile(boot, 1 - alpha/2))
 
 # %% ../nbs/05a_claims.ipynb
-def _reading(bits:np.ndarray, level:float|None, n_boot:int, n_perm:int, seed:int, alpha:float, copy_seed:int)->dict|None:
-    "spreads_at_level at `level`, or at the last epoch when `level` is None."
-    if level is not None: return spreads_at_level(bits, level, n_boot, n_perm, seed, alpha, copy_seed=copy_seed)
+def _reading(bits:np.ndarray, level:float|None, n_boot:int, n_perm:int, seed:int, alpha:float, copy_seed:int, mean=None)->dict|None:
+    "spreads_at_level at `level` (placed by `mean`, default that of `bits`), or at the last epoch when `level` is None."
+    if level is not None: return spreads_at_level(bits, level, n_boot, n_perm, seed, alpha, mean=mean, copy_seed=copy_seed)
     r = spreads_at_level(bits[-1:], -np.inf, n_boot, n_perm, seed, alpha, copy_seed=copy_seed)
     T = len(bits) - 1
     return {**r, 'epochs': (T, T)}
@@ -44,22 +44,32 @@ def _fmt_detectable(d:float)->str:
     return f"{d:.3f}" if np.isfinite(d) else "none up to 0.45 (too few copies or objects at this p0)"
 
 def fmt_spread(r)->str:
-    "A spread as a reader should see it: 'σ (low–high)', or 'below X (could detect d)' when its interval reaches 0."
+    "A spread as a reader should see it: 'σ (low–high)', or 'below X (could detect d)' when its interval reaches 0 ('not told from 0' when even X is 0)."
     r = dict(r)
     if not r['upper_bound']: return f"{r['sigma']:.3f} ({r['ci_low']:.3f}–{r['ci_high']:.3f})"
-    bound = max(r['ci_high'], r['floor'])   # a zero spread reads up to its floor: no smaller bound is honest
-    d = r['detectable']
-    return f"below {bound:.3f} " + (f"(could detect {d:.3f})" if np.isfinite(d) else "(nothing up to 0.45 detectable here)")
+    bound, d = max(r['ci_high'], r['floor']), r['detectable']   # a zero spread reads up to its floor: no smaller bound is honest
+    could = f"could detect {d:.3f}" if np.isfinite(d) else "nothing up to 0.45 detectable here"
+    return f"below {bound:.3f} ({could})" if bound >= 0.0005 else f"not told from 0 ({could})"   # no bound at all: the run's resolution is the statement
 
 # %% ../nbs/05a_claims.ipynb
-def _spread_rows(s:str, bits:np.ndarray, levels, n_boot:int, n_perm:int, n_sim:int, alpha:float, seed:int, copy_seed:int)->tuple[list, dict]:
+def _level_source(bits:np.ndarray, dense:tuple|None, level:float|None)->tuple[np.ndarray, str]:
+    "The bits a level is read from: the dense probe's when it read both epochs that bracket it, else the every-epoch probe's."
+    if dense is None or level is None: return bits, 'every epoch'
+    br = level_bracket(bits.mean((1, 2, 3)), level)
+    return (dense[0], 'dense') if br is not None and set(br[:2]) <= set(dense[1]) else (bits, 'every epoch')
+
+def _spread_rows(s:str, bits:np.ndarray, levels, n_boot:int, n_perm:int, n_sim:int, alpha:float, seed:int, copy_seed:int,
+                 dense:tuple|None=None)->tuple[list, dict]:
     "One setup's table rows and sigma replicates: every spread at every level it reached (at its last epoch when it reached none)."
-    N, M, K = bits.shape[1:]
-    read = lambda l: _reading(bits, l, n_boot, n_perm, seed, alpha, copy_seed)
-    readings = [(l, r) for l in levels if (r := read(l)) is not None] or [(None, read(None))]
+    mean = bits.mean((1, 2, 3))   # the every-epoch probe places the levels, whichever probe reads them
+    def read(l):
+        b, probe = _level_source(bits, dense, l)
+        return b, probe, _reading(b, l, n_boot, n_perm, seed, alpha, copy_seed, mean)
+    readings = [(l, r) for l in levels if (r := read(l))[2] is not None] or [(None, read(None))]
     rows, boot = [], {}
-    for level, r in readings:
-        base = {'setup': s, 'level': level, 'epoch_low': r['epochs'][0], 'epoch_high': r['epochs'][1], 'p0': r['p0'], 'N': N, 'M': M, 'K': K}
+    for level, (b, probe, r) in readings:
+        N, M, K = b.shape[1:]
+        base = {'setup': s, 'level': level, 'epoch_low': r['epochs'][0], 'epoch_high': r['epochs'][1], 'p0': r['p0'], 'probe': probe, 'N': N, 'M': M, 'K': K}
         for kind in SPREADS:
             if kind == 'augmentation' and M == 1: continue
             e = r[kind]
@@ -74,11 +84,14 @@ def _spread_rows(s:str, bits:np.ndarray, levels, n_boot:int, n_perm:int, n_sim:i
 # %% ../nbs/05a_claims.ipynb
 def spread_statistics(correct:dict,           # setup -> records' correct [T+1, N, M, K(, 2)]
                       levels=(0.25, 0.5, 0.75),
-                      n_boot:int=200, n_perm:int=200, n_sim:int=60, alpha:float=0.05, seed:int=0)->dict:
+                      n_boot:int=200, n_perm:int=200, n_sim:int=60, alpha:float=0.05, seed:int=0,
+                      dense:dict|None=None,   # setup -> (dense records' correct [T+1, N, M', K'(, 2)], the epochs they read): `memo_nb.dense`
+                     )->dict:
     "Every spread of every setup at exactly each level: {'table': DataFrame, 'boot': {(setup, level, kind): sigma replicates}, 'alpha', 'levels'}."
-    rows, boot = [], {}
+    rows, boot, dense = [], {}, dense or {}
     for i, (s, c) in enumerate(correct.items()):
-        r, b = _spread_rows(s, view_bits(c), levels, n_boot, n_perm, n_sim, alpha, seed, copy_seed=seed + 1000*(i + 1))
+        d = (view_bits(dense[s][0]), dense[s][1]) if s in dense else None
+        r, b = _spread_rows(s, view_bits(c), levels, n_boot, n_perm, n_sim, alpha, seed, copy_seed=seed + 1000*(i + 1), dense=d)
         rows += r; boot.update(b)
     return {'table': pd.DataFrame(rows), 'boot': boot, 'alpha': alpha, 'levels': tuple(levels)}
 

@@ -55,11 +55,15 @@ class TrainConfig:
     concurrent: int = 0            # copies trained together in one vmapped pass; 0 = auto (CUDA: as many as fit, CPU: 1)
     save_every: int = 1            # write the resumable state every k epochs
     keep_weights: int = 0          # also keep every copy's weights at this many evenly spaced epochs (post-hoc analyses); 0 = final weights only
+    dense_size: int = 0            # dense probe: K' objects re-probed at the epochs that bracket each level (0 = none; at most the run's training images)
+    dense_draws: int = 16          # ... under M' draws of their own
+    dense_levels: tuple = (0.25, 0.5, 0.75)  # ... the levels p0 whose bracketing epochs it reads (a study sets its own)
     deterministic: bool = False    # cudnn deterministic (else cudnn benchmark)
     collapse_std: float = 0.01     # self-supervised setups: stop when a copy's embedding spread x sqrt(d) stays below this (about 1 when spread); 0 = never
     collapse_epochs: int = 3       # ... for this many epochs in a row
 
-RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'keep_weights', 'deterministic', 'collapse_std', 'collapse_epochs')
+RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'keep_weights', 'deterministic', 'collapse_std', 'collapse_epochs',
+                  'dense_size', 'dense_draws', 'dense_levels')   # the dense probe reads a run after training: it does not change the run
 
 def run_identity(cfg:TrainConfig)->dict:
     "The fields that define the run (all but RUNTIME_FIELDS): a folder holds one run of one identity."
@@ -91,10 +95,10 @@ def kept_epochs(cfg:TrainConfig)->list[int]:
 def validate(cfg:TrainConfig):
     "Raise ValueError naming the first bad setting."
     setup = get_setup(cfg.setup)
-    for name in ('copies', 'probe_size', 'draws', 'width', 'batch_size', 'probe_batch', 'save_every', 'proj_dim', 'collapse_epochs'):
+    for name in ('copies', 'probe_size', 'draws', 'width', 'batch_size', 'probe_batch', 'save_every', 'proj_dim', 'collapse_epochs', 'dense_draws'):
         v = getattr(cfg, name)
         _check(_is_int(v, 1), f"{name} must be an integer >= 1, got {v!r}.")
-    for name, what in (('concurrent', '0 = auto'), ('epochs', ''), ('mate_partitions', '0 = none'), ('keep_weights', '0 = final weights only'), ('train_size', '0 = all'), ('schedule_epochs', '0 = the run\'s epochs')):
+    for name, what in (('concurrent', '0 = auto'), ('epochs', ''), ('mate_partitions', '0 = none'), ('keep_weights', '0 = final weights only'), ('dense_size', '0 = no dense probe'), ('train_size', '0 = all'), ('schedule_epochs', '0 = the run\'s epochs')):
         v = getattr(cfg, name)
         _check(_is_int(v, 0), f"{name} must be an integer >= 0{f' ({what})' if what else ''}, got {v!r}.")
     setup.objective.check(cfg)
@@ -113,6 +117,8 @@ def validate(cfg:TrainConfig):
         owners = [s for s, st in SETUPS.items() if name in st.objective.settings]
         _check(name in setup.objective.settings, f"{name} is a setting of {', '.join(owners)}, not of {cfg.setup}; leave it unset for {cfg.setup}.")
         _check(isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi, f"{name} must be a number in [{lo}, {hi}], got {v!r}.")
+    _check(len(cfg.dense_levels) > 0 and all(isinstance(l, (int, float)) and 0 < l < 1 for l in cfg.dense_levels),
+           f"dense_levels must be numbers in (0, 1), got {list(cfg.dense_levels)}.")
     _check(cfg.temperature is None or cfg.temperature > 0, f"temperature must be > 0 (or None), got {cfg.temperature!r}.")
     _check(cfg.optimizer in ('auto', 'adam', 'sgd'), f"Unknown optimizer {cfg.optimizer!r}; allowed: 'auto', 'adam', 'sgd'.")
     _check(cfg.head in HEADS, f"Unknown head {cfg.head!r}; allowed: {', '.join(map(repr, HEADS))}.")

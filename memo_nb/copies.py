@@ -106,6 +106,11 @@ class CopyGroup:
                  **({} if self.target is None else {'target': {k: v[j].detach().clone() for k, v in {**self.target[0], **self.target[1]}.items()}})}
                 for j in range(len(self))]
 
+    def load_networks(self, nets:list[dict]):
+        "Set the group's networks to its copies' `state_dict`s (as `network_state` gives them); optimiser and generators untouched."
+        with torch.no_grad():
+            for k, v in {**self.params, **self.buffers}.items(): v.copy_(torch.stack([s[k] for s in nets]).to(v.device, v.dtype))
+
     def load_state(self, states:list[dict]):
         "Restore the group from the checkpoint dicts of its copies (as `state` writes them)."
         with torch.no_grad():

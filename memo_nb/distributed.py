@@ -36,7 +36,7 @@ def shard_dir(run:str|Path, copies:range)->Path:
 
 # %% ../nbs/04c_distributed.ipynb
 def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
-    "Join the finished shards of a run into the run folder `run` (records, probe metadata, final and kept weights); returns `run`."
+    "Join the finished shards of a run into the run folder `run` (records, probe metadata, final, kept and dense-probe weights); returns `run`."
     cfg, run = resolved(cfg), Path(run)
     if is_finished(run, cfg): return run
     covered = sorted(i for c in shards for i in c)
@@ -56,6 +56,9 @@ def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
         weights_path(run, 0, epoch).parent.mkdir(parents=True, exist_ok=True)
         for d, c in zip(dirs, shards):
             for i in c: shutil.copyfile(weights_path(d, i, epoch), weights_path(run, i, epoch))
+    for f in sorted(p for d in dirs for p in (d/'dense'/'weights').glob('epoch_*/copy_*.pt')):   # weights kept for the dense probe
+        (run/'dense'/'weights'/f.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, run/'dense'/'weights'/f.parent.name/f.name)
     shutil.rmtree(run/'shards')
     return run
 

@@ -94,12 +94,14 @@ def _setup_power(s:str, c:TrainConfig, levels, n_sim:int)->list[dict]:
     from memo_nb.claims import MIN_COPIES
     c = resolved(c)
     N, M, K = in_copies(c), c.draws, c.probe_size
+    if c.dense_size:   # the levels are read from the dense probe (memo_nb.dense): its objects and draws
+        M, K = (c.dense_draws if c.draws > 1 else 1), (K if c.subsample < 1 else min(c.dense_size, c.train_size or c.dense_size))
     aug = AUG_NUISANCE.get(s, 0.10) if M > 1 else 0.
     n_sim = max(20, min(n_sim, int(4e6/(N*M*K))))   # fewer simulations for a large design: each costs more
     d = lambda l, kind, nuis: (lambda x: round(x, 3) if np.isfinite(x) else 'none up to 0.45')(detectable_sigma(N, M, K, l, kind, n_sim=n_sim, nuisance=nuis))
     rows = []
     for l in levels:
-        r = {'setup': s, 'p0': l, 'N': N, 'M': M, 'K': K, 'σ_aug held at': aug, 'detectable σ_obj': d(l, 'object', aug)}
+        r = {'setup': s, 'p0': l, 'probe': 'dense' if c.dense_size else 'every epoch', 'N': N, 'M': M, 'K': K, 'σ_aug held at': aug, 'detectable σ_obj': d(l, 'object', aug)}
         if s == 'simclr': r.update({'detectable σ_single': d(l, 'single', 0.), 'detectable σ_aug': d(l, 'augmentation', 0.1)})
         rows.append({**r, 'judged': 'yes' if N >= MIN_COPIES else f'no: fewer than {MIN_COPIES} copies'})
     return rows

@@ -13,16 +13,17 @@ __all__ = ['PROFILES', 'PROFILE_PARAMS']
 _SSL_CPU = dict(epochs=40, optimizer='adam', lr=1e-3, temperature=0.1)   # the `ssl` profile's settings of all five self-supervised methods (SimCLR's CPU ones)
 PROFILES = {
     'smoke': dict(dataset='digits', train_size=200, copies=2, probe_size=64, draws=2, width=4, batch_size=32, probe_batch=32,
-                  epochs=3, lr=0.05,
+                  epochs=3, lr=0.05, dense_size=100, dense_draws=3,
                   simclr=dict(lr=1e-3, temperature=0.1)),
     'quick': dict(dataset='digits', train_size=500, copies=2, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8, lr=0.05,
                   simclr=dict(epochs=90, lr=1e-3, temperature=0.1), supervised=dict(epochs=8), random=dict(epochs=15),
                   random_aug=dict(epochs=80, optimizer='adam', lr=3e-3), supervised_simclr_aug=dict(epochs=20, optimizer='adam', lr=3e-3)),
     'cpu': dict(dataset='cifar10', train_size=500, copies=6, probe_size=256, draws=4, width=8, batch_size=32, probe_batch=8, lr=0.05,
+                dense_size=500, dense_draws=16,   # the levels read from all 500 training images under 16 draws: SimCLR's σ_obj detectable at 0.03-0.04
                 simclr=dict(epochs=180, lr=1e-3, temperature=0.1), supervised=dict(epochs=40), random=dict(epochs=25),
                 random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=250, optimizer='adam', lr=3e-3)),
     'heldout': dict(dataset='cifar10', train_size=1000, copies=8, subsample=0.5, probe_size=256, draws=4, width=8, batch_size=32,
-                    probe_batch=8, lr=0.05,
+                    probe_batch=8, lr=0.05, dense_size=256, dense_draws=16,   # held out: the dense probe reads the probe's objects under 16 draws
                     simclr=dict(epochs=180, lr=1e-3, temperature=0.1), supervised=dict(epochs=40), random=dict(epochs=25),
                     random_aug=dict(epochs=120), supervised_simclr_aug=dict(epochs=250, optimizer='adam', lr=3e-3), keep_weights=20),
     'paper': dict(dataset='cifar10', train_size=0, copies=30, probe_size=1024, draws=10, width=64, batch_size=256, probe_batch=256,
@@ -42,6 +43,7 @@ PROFILES = {
                 barlow_twins=dict(_SSL_CPU, epochs=80, off_diagonal=0.02),
                 supervised=dict(epochs=40), random=dict(epochs=25)),
 }
-PROFILE_PARAMS = {'smoke': dict(probe_epochs=5, am_steps=5), 'quick': dict(probe_epochs=100, am_steps=50),
+PROFILE_PARAMS = {'smoke': dict(probe_epochs=5, am_steps=5, levels=(0.1,)),   # a level three epochs reach, so every step runs (the dense probe too)
+                  'quick': dict(probe_epochs=100, am_steps=50),
                   'cpu': dict(probe_epochs=100, am_steps=200), 'heldout': dict(probe_epochs=100, am_steps=200), 'paper': {},
                   'ssl': dict(setups=('simclr', 'simsiam', 'byol', 'barlow_twins', 'vicreg', 'supervised', 'random'), probe_epochs=100, am_steps=200)}

@@ -108,7 +108,7 @@ def write_report(out:Path):
         lines += ["", "## Claims of the paper at this scale", "", scale_caveat(cfg), ""]
         lines += [l for c in claims for l in (f"**{c['claim']}** — {c['verdict']}. {c['evidence']}", "")]
     tables, figures = _report_items(out)
-    lines += [l for f in figures if f.get('lead') for l in (f"**{f['title']}**", "", f"![{f['name']}]({f['name']}.png)", "")]   # leading figures: with the claims
+    lines += [l for f in figures if f.get('lead') for l in (f"### {f['title']}", "", f"![{f['name']}]({f['name']}.png)", "")]   # leading figures: with the claims
     lines += [""] + [l for t in tables for l in (f"## {t['title']}", "", (out/f"{t['name']}.md").read_text(), "")]
     lines += ["## Figures", ""] + [l for f in figures if not f.get('lead') for l in (f"### {f['title']}", "", f"![{f['name']}]({f['name']}.png)", "")]
     atomic_write(out/'REPORT.md', lambda f: f.write('\n'.join(lines).encode()))

@@ -5,7 +5,7 @@
 # %% ../nbs/06b_runner.ipynb 3
 from __future__ import annotations
 import json, os, tempfile, time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -79,7 +79,8 @@ def compares_ssl_methods(cfgs:dict[str, TrainConfig])->bool:
 def study_notebooks(cfgs:dict[str, TrainConfig], params:StudyParams, out:Path)->list[tuple[str, str, dict]]:
     "The notebooks `execute_study` runs after training, in order, as (template, tag, parameters)."
     # the training notebooks find their runs finished and show what they recorded
-    nbs = [(TRAIN_NB, f'train_{s}', {'config': asdict(cfg), 'run_dir': str(out/'train'/s)}) for s, cfg in cfgs.items()]
+    as_params = lambda c: {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(c).items()}   # papermill passes no tuples
+    nbs = [(TRAIN_NB, f'train_{s}', {'config': as_params(cfg), 'run_dir': str(out/'train'/s)}) for s, cfg in cfgs.items()]
     nbs += [(ANALYSIS_NB, 'memorization', {'study_dir': str(out), 'levels': list(params.levels)}),
             (REPRESENTATION_NB, 'representations', {'study_dir': str(out), 'probe_epochs': params.probe_epochs, 'am_steps': params.am_steps,
                                                      'tsne_fraction': params.tsne_fraction})]
@@ -104,6 +105,7 @@ def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, ov
                  )->tuple[dict, StudyParams, Path]:
     "Every check and no work: the validated configurations, the study parameters and the checked output folder."
     cfgs, params = study_configs(profile, dataset, overrides)
+    cfgs = {s: replace(c, dense_levels=tuple(params.levels)) for s, c in cfgs.items()}   # a dense probe reads the study's levels
     out = Path(out or Path('runs')/profile).resolve()
     check_notebook_parameters(study_notebooks(cfgs, params, out))   # before the output folder is made
     check_study(cfgs, out, params, create=not dry_run)
@@ -138,6 +140,17 @@ def run_notebook(name:str, out:Path, tag:str, params:dict, progress:bool=True):
                          f"(the executed notebook holds the traceback)") from None
 
 # %% ../nbs/06b_runner.ipynb
+def _dense_probes(cfgs:dict, out:Path, quiet:bool):
+    "Read every setup with a dense probe at the epochs that bracket the study's levels, with one line each."
+    from memo_nb.dense import dense_probe
+    for s, cfg in cfgs.items():
+        if not cfg.dense_size: continue
+        t0 = time.time()
+        got = dense_probe(cfg, out/'train'/s)
+        _say(quiet, f"{s}: dense probe ({cfg.dense_size} objects, {cfg.dense_draws} draws) read epochs {got['epochs'] or 'none (no level reached)'} in {time.time() - t0:.0f} s"
+             + (f"; no weights kept for epochs {got['missing']}: the levels they bracket are read from the every-epoch probe" if got['missing'] else ''))
+
+# %% ../nbs/06b_runner.ipynb
 def _say(quiet:bool, *args, **kw):
     if not quiet: print('[memo-nb]', *args, flush=True, **kw)
 
@@ -166,6 +179,7 @@ def execute_study(profile:str, cfgs:dict, params:StudyParams, out:Path, quiet:bo
             train_in_workers(cfgs, out, workers, not quiet)
         else: train_items(cfgs, out, rank, world, not quiet)
         if not join_items(cfgs, out, rank, world): return out  # under torchrun: the other ranks are done here
+        _dense_probes(cfgs, out, quiet)
         for name, tag, nb_params in study_notebooks(cfgs, params, out): _notebook(name, out, tag, nb_params, quiet)
         write_report(out)
         _say(quiet, f"report: {out/'REPORT.md'}")

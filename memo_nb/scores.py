@@ -14,8 +14,9 @@ from .records import select_view
 from .heldout import in_out, learning_scores, spearman_ci, corrected_correlation
 
 # %% auto 0
-__all__ = ['object_scores', 'spearman_matrix', 'read_scores', 'read_score_labels', 'in_dataset_order', 'original_to_folder_order',
-           'compare_scores', 'score_agreement', 'class_difficulty', 'compare_study']
+__all__ = ['SCORE_LEVEL', 'object_scores', 'spearman_matrix', 'read_scores', 'read_score_labels', 'in_dataset_order',
+           'original_to_folder_order', 'compare_scores', 'score_agreement', 'class_difficulty', 'compare_study',
+           'dataset_files', 'study_scores', 'write_score_files']
 
 # %% ../nbs/05b_scores.ipynb
 def object_scores(rec:dict,               # `memo_nb.records.load_records` of one run
@@ -137,4 +138,49 @@ def compare_study(study:str|Path, scores_path:str|Path, labels_path:str|Path|Non
     table = pd.concat(rows, ignore_index=True)[['setup', 'score', 'rho', 'ci_low', 'ci_high', 'n']]
     name = f"compare_{Path(scores_path).stem}"
     table.to_csv(study/f'{name}.csv', index=False); (study/f'{name}.md').write_text(table.to_markdown(index=False, floatfmt='.3f'))
+    return table
+
+# %% ../nbs/05b_scores.ipynb
+SCORE_LEVEL = 0.5   # score files read each setup at the first epoch whose mean r_t passes this level, else at its last
+
+def dataset_files(name:str, split:str='train')->list[str]|None:
+    "The image files of a dataset read from a class-folder tree, relative to the tree ('train/cat/0001.jpg'), in the dataset's order; None for other datasets."
+    from memo_nb.data import cifar10_folder, scan_image_folder
+    folder = Path(name[7:]).expanduser() if name.startswith('folder:') else cifar10_folder() if name == 'cifar10' else None
+    if folder is None: return None
+    return [f"{split}/{f.parent.name}/{f.name}" for fs in scan_image_folder(folder, split)[1] for f in fs]
+
+# %% ../nbs/05b_scores.ipynb
+def study_scores(study:str|Path, level:float=SCORE_LEVEL)->tuple[pd.DataFrame, dict[str, int], np.ndarray]:
+    "Every per-object score of every setup of `study` at its analysis epoch (one row per probe object, in the dataset's order), the epochs, and the split's labels."
+    from memo_nb.records import load_records, analysis_epoch
+    from memo_nb.memorization import mean_r
+    from memo_nb.data import load_dataset
+    study = Path(study)
+    configs = json.loads((study/'study.json').read_text())['configs']
+    recs = {s: load_records(study/'train'/s) for s in configs if (study/'train'/s/'records').exists()}
+    if not recs: raise FileNotFoundError(f"{study} holds no training records yet.")
+    epochs = {s: analysis_epoch(mean_r(r['correct']), level) for s, r in recs.items()}
+    wide = pd.concat({s: object_scores(r, epochs[s]) for s, r in recs.items()}, axis=1).sort_index()
+    wide.columns = [f'{s}:{c}' for s, c in wide.columns]
+    dataset = next(iter(configs.values()))['dataset']
+    train, idx = load_dataset(dataset, 'train'), wide.index.to_numpy()
+    labels, files = train.labels.numpy(), dataset_files(dataset)
+    meta = pd.DataFrame({'dataset': dataset, 'index': idx, **({'path': [files[i] for i in idx]} if files else {}),
+                         'label': labels[idx], 'class': [train.classes[k] for k in labels[idx]]})
+    return pd.concat([meta, wide.reset_index(drop=True)], axis=1), epochs, labels
+
+# %% ../nbs/05b_scores.ipynb
+def write_score_files(study:str|Path, level:float=SCORE_LEVEL)->pd.DataFrame:
+    "Write scores.csv, scores.json and scores/<setup>_<score>.npz (the C-score layout) into `study`; returns the table of scores.csv."
+    from memo_nb.files import atomic_write
+    study = Path(study)
+    table, epochs, labels = study_scores(study, level)
+    atomic_write(study/'scores.csv', lambda f: f.write(table.to_csv(index=False).encode()))
+    atomic_write(study/'scores.json', lambda f: f.write(json.dumps({'level': level, 'epochs': epochs, 'images': len(labels)}, indent=1).encode()))
+    (study/'scores').mkdir(exist_ok=True)
+    for col in (c for c in table.columns if ':' in c):
+        full = np.full(len(labels), np.nan)
+        full[table['index'].to_numpy()] = table[col].to_numpy(np.float64)
+        atomic_write(study/'scores'/f"{col.replace(':', '_')}.npz", lambda f: np.savez_compressed(f, scores=full, labels=labels))
     return table

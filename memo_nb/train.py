@@ -22,23 +22,25 @@ from .records import save_epoch_records, save_probe, damaged_records, select_vie
 # %% auto 0
 __all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_step', 'train_epoch', 'tune_cpu_allocator',
            'run_config_changes', 'check_run_folder', 'weights_path', 'kept_weight_epochs', 'is_finished', 'restore',
-           'save_state', 'save_weights', 'CollapseError', 'collapsed_copies', 'check_collapse', 'copies_label',
-           'train_run']
+           'save_state', 'save_weights', 'CollapseError', 'collapsed_copies', 'check_collapse', 'dense_weights_path',
+           'DenseWindow', 'copies_label', 'train_run']
 
 # %% ../nbs/04b_train.ipynb
-def probe_views(cfg:TrainConfig, images:Tensor)->list[tuple[Tensor, ...]]:
+def probe_views(cfg:TrainConfig, images:Tensor,
+                probe:str='probe', # the seed stream: 'probe', or 'dense' for the dense probe's own draws
+               )->list[tuple[Tensor, ...]]:
     "For each of the M draws: the probe images' view(s), fixed by the seed."
     setup = get_setup(cfg.setup)
     aug, out = setup.augment(), []
     for m in range(cfg.draws):
-        g = generator(cfg.seed, 'probe-draw', m)
+        g = generator(cfg.seed, 'probe-draw', m) if probe == 'probe' else generator(cfg.seed, f'{probe}-draw', m)
         out.append(tuple(to_memory_format(aug(images, g), cfg.channels_last) for _ in range(setup.objective.views)))
     return out
 
-def probe_partitions(cfg:TrainConfig, K:int)->tuple[list[Tensor], list[Tensor]]:
+def probe_partitions(cfg:TrainConfig, K:int, probe:str='probe')->tuple[list[Tensor], list[Tensor]]:
     "The order of the K probe objects that cuts each draw's contrastive probe batches, and the `mate_partitions` other orders of draw 0."
     order = lambda *key: torch.randperm(K, generator=generator(cfg.seed, *key))
-    return [order('probe-partition', m) for m in range(cfg.draws)], [order('probe-mates', r) for r in range(cfg.mate_partitions)]
+    return [order(f'{probe}-partition', m) for m in range(cfg.draws)], [order(f'{probe}-mates', r) for r in range(cfg.mate_partitions)]
 
 @torch.inference_mode()
 def evaluate_probe(group:CopyGroup, cfg:TrainConfig, views, labels:Tensor,
@@ -218,6 +220,31 @@ def check_collapse(run:Path, cfg:TrainConfig, epoch:int, copies:range|None=None)
                             f"the records up to epoch {epoch} are kept. Try another lr (now {cfg.lr}) or optimizer ({cfg.optimizer}).")
 
 # %% ../nbs/04b_train.ipynb
+def dense_weights_path(run:Path, copy:int, epoch:int)->Path:
+    "Where the dense probe finds a copy's weights after `epoch` (kept only near the levels it reads)."
+    return Path(run)/'dense'/'weights'/f'epoch_{epoch:04d}'/f'copy_{copy:02d}.pt'
+
+def _near_a_level(m0:float, m1:float, levels, margin:float)->bool: return any(min(m0, m1) - margin <= l <= max(m0, m1) + margin for l in levels)
+
+# %% ../nbs/04b_train.ipynb
+class DenseWindow:
+    "Keeps every copy's weights at the epochs around each of `cfg.dense_levels`, where the dense probe will read the run (nothing when dense_size is 0)."
+    def __init__(self, cfg:TrainConfig, run:Path, in_mask:Tensor|None, margin:float=0.05):
+        self.on, self.run, self.levels, self.in_mask, self.margin, self.prev = cfg.dense_size > 0, Path(run), cfg.dense_levels, in_mask, margin, None
+
+    def after_epoch(self, epoch:int, correct:Tensor, groups:list[CopyGroup]):
+        "With this process's records of `epoch` [n, M, K(, 2)]: keep this epoch's and the last one's weights when mean r_t passed near a level."
+        if not self.on: return
+        bits = select_view(correct, ndim=4).float().mean(1)   # [n, K]
+        m = float(bits.mean() if self.in_mask is None else bits[self.in_mask].mean())
+        states = [(i, g.network_state(j)) for g in groups for j, i in enumerate(g.indices)]
+        if self.prev is not None and _near_a_level(self.prev[1], m, self.levels, self.margin):
+            for t, kept in ((self.prev[0], self.prev[2]), (epoch, states)):
+                for i, sd in kept:
+                    if not (p := dense_weights_path(self.run, i, t)).exists(): atomic_write(p, lambda f: torch.save(sd, f))
+        self.prev = (epoch, m, states)
+
+# %% ../nbs/04b_train.ipynb
 def copies_label(copies:range)->str:
     "'copy 3' or 'copies 0-3', for messages."
     return f"copy {copies.start}" if len(copies) == 1 else f"copies {copies.start}-{copies.stop - 1}"
@@ -247,6 +274,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
+    window = DenseWindow(cfg, run, None if data.members is None else data.members[list(copies or range(cfg.copies))][:, data.probe].to(device))
     keep = set(kept_epochs(cfg))
     label = f"{cfg.copies} copies" if copies is None else f"{copies_label(copies)} of {cfg.copies}"
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
@@ -262,6 +290,7 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
         save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs, None if ms[0] is None else torch.cat(ms),
                            None if ss[0] is None else torch.tensor(sum(ss, [])))
         check_collapse(run, cfg, epoch, copies)
+        window.after_epoch(epoch, correct, groups)
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", mean_r=f"{select_view(correct, ndim=4).float().mean():.3f}")
         if epoch in keep: save_weights(run, groups, epoch)
         if epoch == cfg.epochs or (epoch > 0 and epoch % cfg.save_every == 0): save_state(run, epoch, groups)

@@ -45,9 +45,9 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
     out, _ = smoke_run
     report = (out/'REPORT.md').read_text()
     figures = sorted(p.stem for p in out.glob('fig_*.png'))
-    assert figures == sorted(['fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_4_latent_spread',
-                              'fig_4_paper_mae', 'fig_5_spread', 'fig_6_views', 'fig_7_classwise', 'fig_9_tsne', 'fig_10_class_kl',
-                              'fig_11_activation_max', 'fig_12_extremes'])
+    assert set(figures) - {'fig_position'} == {'fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_4_latent_spread',
+                                               'fig_4_paper_mae', 'fig_5_spread', 'fig_6_views', 'fig_7_classwise', 'fig_9_tsne', 'fig_10_class_kl',
+                                               'fig_11_activation_max', 'fig_12_extremes'}   # the position figure when SimCLR reaches the level too
     assert report.index('fig_7_classwise.png') < report.index('fig_9_tsne.png') < report.index('fig_12_extremes.png')
     for f in figures:
         assert (out/f'{f}.pdf').stat().st_size > 1000 and f'({f}.png)' in report
@@ -68,6 +68,26 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
         assert (out/'notebooks'/f'train_{s}.ipynb').exists() and f'| {s} |' in report
         assert len(list((out/'train'/s/'records').glob('epoch_*.npz'))) == 4
     assert not list((ROOT/'nbs').glob('*train_*.ipynb'))  # templates are never executed in place
+    # smoke reads its spreads at p0 = 0.1 from a dense probe where one read the epochs that bracket it
+    read = [s for s in STUDY_SETUPS if list((out/'train'/s/'dense'/'records').glob('epoch_*.npz'))]
+    assert read, 'the dense probe read no setup'
+    assert any(l.split(',')[4] == 'dense' for l in (out/'table_latent_spread.csv').read_text().splitlines()[1:])
+
+
+def test_score_files_are_written_and_compare_reads_them_back(smoke_run, capsys):
+    "Every study writes scores.csv and C-score-layout .npz files; `memo-nb compare` of a setup's own file with it gives rho = 1."
+    from memo_nb.cli import main
+    from memo_nb.records import load_probe
+    out, _ = smoke_run
+    header = (out/'scores.csv').read_text().splitlines()[0].split(',')
+    assert header[:5] == ['dataset', 'index', 'label', 'class', 'simclr:r'] and {f'{s}:r' for s in STUDY_SETUPS} <= set(header)
+    rows = (out/'scores.csv').read_text().splitlines()[1:]
+    assert sorted(int(r.split(',')[1]) for r in rows) == sorted(load_probe(out/'train'/'simclr')['probe_dataset_index'])
+    epoch = json.loads((out/'scores.json').read_text())['epochs']['simclr']
+    with np.load(out/'scores'/'simclr_r.npz') as z: assert np.isfinite(z['scores']).sum() == len(rows) == 64 and len(z['labels']) == len(z['scores'])
+    main(['compare', str(out), str(out/'scores'/'simclr_r.npz'), '--epoch', str(epoch)])
+    table = capsys.readouterr().out
+    assert re.search(r'\|\s*simclr\s*\|\s*r\s*\|\s*1\.000\s*\|', table), table
 
 
 def test_every_multi_setup_figure_shows_every_setup(smoke_run):
@@ -238,11 +258,13 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     out = tmp_path/'plan'
     res = memo_nb('run', 'smoke', '--dry-run', '--out', str(out), '-p', 'setups=simclr,random', '-p', 'simclr.epochs=5')
     assert res.returncode == 0, res.stderr
-    rows = {l.split('|')[1].strip(): [x.strip() for x in l.split('|')[2:-1]] for l in res.stdout.splitlines() if l.startswith('| s') or l.startswith('| r')}
+    plan, power = res.stdout.split('[memo-nb] estimated training time')   # the plan's table, then the design's power
+    rows = {l.split('|')[1].strip(): [x.strip() for x in l.split('|')[2:-1]] for l in plan.splitlines() if l.startswith('| s') or l.startswith('| r')}
     assert set(rows) == {'setup', 'simclr', 'random'}, res.stdout
     col = rows['setup'].index('copy-epochs')
     assert int(rows['simclr'][col]) == 5*int(rows['simclr'][rows['setup'].index('copies')]), res.stdout
     assert 'notebooks: train_simclr, train_random, memorization, representations' in res.stdout
+    assert 'the smallest spreads this design can detect' in power and re.search(r'\|\s*simclr\s*\|\s*0\.1\s*\|\s*dense\s*\|', power), power
     assert not out.exists()
     bad = memo_nb('run', 'smoke', '--dry-run', '--out', str(out), '-p', 'simclr.probe_size=10')   # a dry run makes every check
     assert bad.returncode == 2 and 'probe_size is shared' in bad.stderr, bad.stderr
