@@ -4,7 +4,7 @@
 
 # %% ../nbs/04d_dense.ipynb 3
 from __future__ import annotations
-import json
+import json, shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -19,13 +19,17 @@ from .records import save_epoch_records, save_probe, load_probe, read_epoch, rec
 from .train import probe_views, probe_partitions, evaluate_probe, dense_weights_path
 
 # %% auto 0
-__all__ = ['dense_config', 'dense_objects', 'level_epochs', 'dense_probe', 'load_dense']
+__all__ = ['dense_config', 'dense_objects', 'level_mean', 'level_epochs', 'dense_probe', 'load_dense']
 
 # %% ../nbs/04d_dense.ipynb
-def dense_config(cfg:TrainConfig)->TrainConfig:
-    "The run's resolved configuration with the dense probe's objects and draws in place of the probe's."
+def dense_config(cfg:TrainConfig, n_objects:int|None=None)->TrainConfig:
+    "The run's resolved configuration with the dense probe's objects (`n_objects`, default `dense_size`) and draws in place of the probe's, validated."
+    from memo_nb.config import validate
+    from memo_nb.setups import get_setup
     cfg = resolved(cfg)
-    return replace(cfg, probe_size=cfg.dense_size, draws=cfg.dense_draws if cfg.draws > 1 else 1, mate_partitions=0)
+    dc = replace(cfg, probe_size=n_objects or cfg.dense_size, draws=cfg.dense_draws if get_setup(cfg.setup).augmented else 1, mate_partitions=0)
+    validate(dc)   # e.g. a contrastive probe batch of one object
+    return dc
 
 def dense_objects(cfg:TrainConfig, data:RunData)->torch.Tensor:
     "Indices into the run's training images: a class-balanced `dense_size` of them (all, when as many), or the probe's in a held-out run."
@@ -35,6 +39,11 @@ def dense_objects(cfg:TrainConfig, data:RunData)->torch.Tensor:
     return balanced_indices(data.true_labels, cfg.dense_size, derive_seed(cfg.seed, 'dense-probe')).sort().values
 
 # %% ../nbs/04d_dense.ipynb
+def level_mean(correct:np.ndarray)->np.ndarray:
+    "Mean r_t of records [T+1, N, M, K(, 2)] (first views), computed as `memo_nb.claims.spread_statistics` places its levels."
+    from memo_nb.memorization import view_bits
+    return view_bits(correct).mean((1, 2, 3))
+
 def level_epochs(mean:np.ndarray, levels)->list[int]:
     "The epochs whose mean r_t brackets each of `levels` that the run reaches (both epochs of each bracket)."
     from memo_nb.spreads import level_bracket
@@ -43,10 +52,13 @@ def level_epochs(mean:np.ndarray, levels)->list[int]:
 # %% ../nbs/04d_dense.ipynb
 def _dense_folder(run:Path, cfg:TrainConfig, data:RunData, obj:torch.Tensor)->Path:
     "The dense probe's folder with its metadata and configuration written."
-    out = run/'dense'
+    out, dc = run/'dense', dense_config(cfg, len(obj))
+    said = json.loads((out/'config.json').read_text()) if (out/'config.json').exists() else None
+    if said is not None and any(said.get(k) != v for k, v in asdict(dc).items() if k in ('probe_size', 'draws', 'seed', 'setup', 'probe_batch')):
+        shutil.rmtree(out/'records', ignore_errors=True)   # read with other dense settings: those records describe another probe
     design = {} if data.members is None else {'membership': data.members[:, obj]}
     save_probe(out, probe=obj, probe_dataset_index=data.subset[obj], probe_labels=data.train.labels[obj], probe_true_labels=data.true_labels[obj], **design)
-    atomic_write(out/'config.json', lambda f: f.write(json.dumps({**asdict(dense_config(cfg)), 'record_format': RECORD_FORMAT}, indent=1).encode()))
+    atomic_write(out/'config.json', lambda f: f.write(json.dumps({**asdict(dc), 'record_format': RECORD_FORMAT}, indent=1).encode()))
     return out
 
 def _read_epoch_densely(run:Path, out:Path, dc:TrainConfig, groups, epoch:int, probe:tuple):
@@ -64,20 +76,22 @@ def dense_probe(cfg:TrainConfig, run:str|Path)->dict|None:
     "Read the run's kept weights at the epochs that bracket `cfg.dense_levels` with the dense probe; {'epochs', 'missing'}, or None without one."
     from memo_nb.records import load_records
     from memo_nb.heldout import analysis_records
-    from memo_nb.memorization import mean_r
     cfg, run = resolved(cfg), Path(run)
     if not cfg.dense_size: return None
-    epochs = level_epochs(mean_r(analysis_records(load_records(run))[0]), cfg.dense_levels)
-    dc, data, device = dense_config(cfg), run_data(cfg), pick_device(cfg.device)
+    epochs = level_epochs(level_mean(analysis_records(load_records(run))[0]), cfg.dense_levels)
+    data, device = run_data(cfg), pick_device(cfg.device)
     obj = dense_objects(cfg, data)
-    out = _dense_folder(run, cfg, data, obj)
+    dc, out = dense_config(cfg, len(obj)), _dense_folder(run, cfg, data, obj)
     images = data.train.images[obj].to(device)
     probe = (probe_views(dc, images, probe='dense'), data.train.labels[obj].to(device), probe_partitions(dc, len(obj), probe='dense'))
     groups = copy_groups(dc, len(data.train.classes), device, tuple(images.shape[1:]))
     have = lambda t: all(dense_weights_path(run, i, t).exists() for i in range(cfg.copies))
     for t in epochs:
         if have(t) and not record_path(out, t).exists(): _read_epoch_densely(run, out, dc, groups, t, probe)
-    return {'epochs': [t for t in epochs if record_path(out, t).exists()], 'missing': [t for t in epochs if not record_path(out, t).exists()]}
+    read = [t for t in epochs if record_path(out, t).exists()]
+    for d in (run/'dense'/'weights').glob('epoch_*'):   # weights kept near a level that no bracket needs
+        if int(d.name.split('_')[1]) not in epochs: shutil.rmtree(d)
+    return {'epochs': read, 'missing': [t for t in epochs if t not in read]}
 
 # %% ../nbs/04d_dense.ipynb
 def load_dense(run:str|Path)->dict|None:

@@ -155,12 +155,13 @@ def study_scores(study:str|Path, level:float=SCORE_LEVEL)->tuple[pd.DataFrame, d
     "Every per-object score of every setup of `study` at its analysis epoch (one row per probe object, in the dataset's order), the epochs, and the split's labels."
     from memo_nb.records import load_records, analysis_epoch
     from memo_nb.memorization import mean_r
+    from memo_nb.heldout import analysis_records
     from memo_nb.data import load_dataset
     study = Path(study)
     configs = json.loads((study/'study.json').read_text())['configs']
     recs = {s: load_records(study/'train'/s) for s in configs if (study/'train'/s/'records').exists()}
     if not recs: raise FileNotFoundError(f"{study} holds no training records yet.")
-    epochs = {s: analysis_epoch(mean_r(r['correct']), level) for s, r in recs.items()}
+    epochs = {s: analysis_epoch(mean_r(analysis_records(r)[0]), level) for s, r in recs.items()}   # held out: each object's training copies, as the analyses
     wide = pd.concat({s: object_scores(r, epochs[s]) for s, r in recs.items()}, axis=1).sort_index()
     wide.columns = [f'{s}:{c}' for s, c in wide.columns]
     dataset = next(iter(configs.values()))['dataset']

@@ -17,7 +17,7 @@ from .files import atomic_write
 from .setups import get_setup, embedding_spread
 from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format
-from .records import save_epoch_records, save_probe, damaged_records, select_view, record_path, RECORD_FORMAT, record_format
+from .records import save_epoch_records, save_probe, damaged_records, select_view, record_path, read_epoch, RECORD_FORMAT, record_format
 
 # %% auto 0
 __all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_step', 'train_epoch', 'tune_cpu_allocator',
@@ -232,12 +232,21 @@ class DenseWindow:
     def __init__(self, cfg:TrainConfig, run:Path, in_mask:Tensor|None, margin:float=0.05):
         self.on, self.run, self.levels, self.in_mask, self.margin, self.prev = cfg.dense_size > 0, Path(run), cfg.dense_levels, in_mask, margin, None
 
+    def _mean(self, correct:Tensor)->float:
+        bits = select_view(torch.as_tensor(correct), ndim=4).float().mean(1)   # [n, K]
+        return float(bits.mean() if self.in_mask is None else bits[self.in_mask.to(bits.device)].mean())
+
+    def _states(self, groups)->list: return [(i, {k: v.cpu() for k, v in g.network_state(j).items()}) for g in groups for j, i in enumerate(g.indices)]
+
+    def resume(self, start:int, groups:list[CopyGroup]):
+        "After `restore` at `start` > 0: the groups hold epoch start - 1's weights, whose records say where it stood."
+        if self.on and start > 0 and record_path(self.run, start - 1).exists():
+            self.prev = (start - 1, self._mean(read_epoch(record_path(self.run, start - 1))['correct']), self._states(groups))
+
     def after_epoch(self, epoch:int, correct:Tensor, groups:list[CopyGroup]):
         "With this process's records of `epoch` [n, M, K(, 2)]: keep this epoch's and the last one's weights when mean r_t passed near a level."
         if not self.on: return
-        bits = select_view(correct, ndim=4).float().mean(1)   # [n, K]
-        m = float(bits.mean() if self.in_mask is None else bits[self.in_mask].mean())
-        states = [(i, g.network_state(j)) for g in groups for j, i in enumerate(g.indices)]
+        m, states = self._mean(correct), self._states(groups)
         if self.prev is not None and _near_a_level(self.prev[1], m, self.levels, self.margin):
             for t, kept in ((self.prev[0], self.prev[2]), (epoch, states)):
                 for i, sd in kept:
@@ -274,7 +283,9 @@ def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
-    window = DenseWindow(cfg, run, None if data.members is None else data.members[list(copies or range(cfg.copies))][:, data.probe].to(device))
+    pooled = data.members is None or data.members[:, data.probe].sum(0).min() < 2   # as the analyses read it (memo_nb.heldout.analysis_records)
+    window = DenseWindow(cfg, run, None if pooled else data.members[list(copies or range(cfg.copies))][:, data.probe], 0.05 if copies is None else 0.15)
+    window.resume(start, groups)
     keep = set(kept_epochs(cfg))
     label = f"{cfg.copies} copies" if copies is None else f"{copies_label(copies)} of {cfg.copies}"
     bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
