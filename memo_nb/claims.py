@@ -52,10 +52,10 @@ def fmt_spread(r)->str:
     return f"below {bound:.3f} ({could})" if bound >= 0.0005 else f"not told from 0 ({could})"   # no bound at all: the run's resolution is the statement
 
 # %% ../nbs/05a_claims.ipynb
-def _level_source(bits:np.ndarray, dense:tuple|None, level:float|None)->tuple[np.ndarray, str]:
-    "The bits a level is read from: the dense probe's when it read both epochs that bracket it, else the every-epoch probe's."
+def _level_source(bits:np.ndarray, mean:np.ndarray, dense:tuple|None, level:float|None)->tuple[np.ndarray, str]:
+    "The bits a level is read from: the dense probe's when it read both epochs that bracket it (placed by `mean`), else the every-epoch probe's."
     if dense is None or level is None: return bits, 'every epoch'
-    br = level_bracket(bits.mean((1, 2, 3)), level)
+    br = level_bracket(mean, level)
     return (dense[0], 'dense') if br is not None and set(br[:2]) <= set(dense[1]) else (bits, 'every epoch')
 
 def _spread_rows(s:str, bits:np.ndarray, levels, n_boot:int, n_perm:int, n_sim:int, alpha:float, seed:int, copy_seed:int,
@@ -63,7 +63,7 @@ def _spread_rows(s:str, bits:np.ndarray, levels, n_boot:int, n_perm:int, n_sim:i
     "One setup's table rows and sigma replicates: every spread at every level it reached (at its last epoch when it reached none)."
     mean = bits.mean((1, 2, 3))   # the every-epoch probe places the levels, whichever probe reads them
     def read(l):
-        b, probe = _level_source(bits, dense, l)
+        b, probe = _level_source(bits, mean, dense, l)
         return b, probe, _reading(b, l, n_boot, n_perm, seed, alpha, copy_seed, mean)
     readings = [(l, r) for l in levels if (r := read(l))[2] is not None] or [(None, read(None))]
     rows, boot = [], {}
@@ -235,10 +235,8 @@ def position_interval(a:np.ndarray, low:np.ndarray, high:np.ndarray, alpha:float
 NAMES = {'random': 'random labels', 'supervised': 'supervised learning'}   # setups in a sentence
 
 def _beyond_p(a, low, high, edge:float)->float:
-    "Two-sided bootstrap-z p-value of t = `edge`, from the replicates of D(edge)."
-    d = (a - low) - edge*(high - low)
-    sd = d.std(ddof=1)
-    return float(2*norm.sf(abs(d.mean())/sd)) if sd > 0 else float(d.mean() == 0)
+    "Two-sided bootstrap-z p-value of t = `edge`: `compare` of the replicates of (a - low) and edge (high - low)."
+    return compare(a - low, edge*(high - low))['p']
 
 def _side(edge:float, below:bool, low:str, high:str, widening:bool)->str:
     "What lying beyond a band's edge means, in words (`widening`: the high end's spread is the larger)."
