@@ -14,7 +14,7 @@ __all__ = ['PUBLISHED', 'relative_paths', 'absolute_paths', 'publish']
 
 # %% ../nbs/06e_publish.ipynb
 PUBLISHED = ('REPORT.md', 'REPORT.html', 'study.json', 'claims.json', 'outputs.json', 'fig_*.png', 'fig_*.pdf', 'table_*.csv', 'table_*.md',
-             'compare_*.csv', 'compare_*.md', 'notebooks/*.ipynb', 'scores.csv', 'scores.json', 'scores/*.npz')
+             'compare_*.csv', 'compare_*.md', 'notebooks/*.ipynb', 'scores.csv', 'scores.json', 'scores/*.npz', 'explorer.html')
 _SITE = re.compile(r'(?:site|dist)-packages/')
 _ABSOLUTE = re.compile(r'(?<![\w.~/-])/(?:work|root|home|tmp|usr|opt|var|mnt|srv|Users)/')
 

@@ -104,6 +104,8 @@ def write_report(out:Path):
              "| setup | what it trains | epochs | batch | optimizer | lr | temperature |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {s} | {get_setup(s).summary if s in SETUPS else ''} | {c['epochs']} | {c['batch_size']} | {c['optimizer']} | {c['lr']} "
               f"| {c['temperature']} |" for s, c in cfg.items()]
+    if (out/'explorer.html').exists():
+        lines += ["", "Every probe object with its scores, r_t curves and augmentation draws: [explorer.html](explorer.html) (one page that opens offline)."]
     if claims:
         lines += ["", "## Claims of the paper at this scale", "", scale_caveat(cfg), ""]
         lines += [l for c in claims for l in (f"**{c['claim']}** — {c['verdict']}. {c['evidence']}", "")]

@@ -289,3 +289,25 @@ def test_publish_is_portable_and_refusal_keeps_the_old_copy(smoke_run, tmp_path)
     before = (dest/'REPORT.md').read_text()
     with pytest.raises(ValueError, match='Absolute paths left'): publish(bad, dest)
     assert (dest/'REPORT.md').read_text() == before and not (tmp_path/'results'/'smoke.publishing').exists()
+
+
+def test_explorer_page_holds_the_records(smoke_run):
+    "explorer.html lists every probe object; for three objects its r and curve agree with the records read directly."
+    from memo_nb.explorer import read_explorer, decode_curve
+    from memo_nb.records import load_records, select_view
+    out, _ = smoke_run
+    page = read_explorer(out/'explorer.html')
+    rec = {s: load_records(out/'train'/s) for s in ('simclr', 'random')}
+    assert sorted(page['index']) == sorted(rec['simclr']['probe_dataset_index'])
+    epochs = json.loads((out/'scores.json').read_text())['epochs']
+    for s, r in rec.items():
+        bits, order = select_view(r['correct']), list(r['probe_dataset_index'])
+        for row in (0, len(page)//2, len(page) - 1):
+            k = order.index(page['index'][row])
+            assert page[f'{s}:r'][row] == pytest.approx(bits[epochs[s], :, :, k].mean())
+            curve = decode_curve(page[f'{s}:curve'][row], len(bits), 3)   # smoke keeps every epoch
+            assert curve[:, 0] == pytest.approx(bits[:, :, :, k].mean((1, 2)), abs=0.003)
+            assert len(page[f'{s}:rates'][row].split()) == bits.shape[2]
+    report = (out/'REPORT.md').read_text()
+    assert '(explorer.html)' in report and 'fig_8_data_maps' in report and 'fig_13_class_grid_simclr' in report
+    assert (out/'table_regions.md').exists()
