@@ -12,6 +12,8 @@ from .setups import SETUPS, STUDY_SETUPS
 from .profiles import PROFILES
 from .params import parse_overrides, parameter_table
 from .runner import prepare_study, execute_study, study_notebooks, StudyError
+from .report import verdict_lines
+from .data import dataset_missing, data_root, CIFAR_FACTS
 from .plan import study_plan, duration, design_power
 from .scores import compare_study
 from .publish import publish
@@ -38,6 +40,7 @@ def main(argv:list[str]|None=None):
                         f"chooses the setups (default: {', '.join(STUDY_SETUPS)}; registered: {', '.join(SETUPS)})")
     r.add_argument('--quiet', action='store_true', help='print nothing but errors')
     r.add_argument('--dry-run', action='store_true', help='make every check, print what would be trained and executed, and stop')
+    r.add_argument('--download', action='store_true', help="fetch a CIFAR dataset that is not in the data folder ($MEMO_NB_DATA, default ~/.cache/memo_nb) before anything else")
     r.add_argument('--workers', type=int, help='training processes on this machine (default: one per core on a CPU, 1 on a GPU)')
     c = sub.add_parser('compare', help='Spearman agreement of every per-object score of a study with an external score file')
     c.add_argument('run', help='a study folder (the --out of memo-nb run)')
@@ -95,7 +98,7 @@ def main(argv:list[str]|None=None):
         return
     try:
         if a.workers is not None and a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}.")
-        prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param), dry_run=a.dry_run)
+        prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param), dry_run=a.dry_run, download=a.download)
     except (ValueError, FileNotFoundError) as e:
         ap.exit(2, f"memo-nb: error: {e}\n")
     if a.dry_run:
@@ -111,12 +114,17 @@ def main(argv:list[str]|None=None):
         print(design_power(cfgs, params.levels).fillna('—').to_markdown(index=False))
         print(f"[memo-nb] notebooks: {', '.join(tag for _, tag, _ in study_notebooks(cfgs, params, out))}")
         print(f"[memo-nb] output folder: {out}")
+        for name in sorted({c.dataset for c in cfgs.values()} & set(CIFAR_FACTS)):
+            if dataset_missing(name): print(f"[memo-nb] {name} is not in {data_root()}: the run would need --download to fetch it ({CIFAR_FACTS[name]['download_mb']} MB).")
         return
     t0 = time.time()
     try:
         with _silenced(a.quiet): out = execute_study(a.profile, *prepared, quiet=a.quiet, workers=a.workers)
     except (StudyError, TrainingError) as e: ap.exit(1, f"memo-nb: error: {e}\n")
-    if rank_info()[0] == 0 and not a.quiet: print(f"[memo-nb] done in {time.time() - t0:.0f} s: {out}")
+    if rank_info()[0] == 0 and not a.quiet:   # a first look: the verdicts, then where the report is
+        print(f"[memo-nb] done in {time.time() - t0:.0f} s", flush=True)
+        for line in verdict_lines(out): print(f"[memo-nb] {line}")
+        print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
 
 @contextlib.contextmanager
 def _silenced(quiet:bool):

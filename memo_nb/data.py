@@ -16,9 +16,10 @@ from torch import Tensor
 from .files import atomic_write
 
 # %% auto 0
-__all__ = ['SPLITS', 'DATASET_NAMES', 'IMAGE_EXTENSIONS', 'CIFAR10_DIR_VAR', 'ImageSet', 'data_root', 'load_cifar',
-           'scan_image_folder', 'folder_fingerprint', 'decode_images', 'load_image_folder', 'load_digits_dataset',
-           'cifar10_folder', 'check_dataset_name', 'load_dataset', 'balanced_indices', 'random_labels']
+__all__ = ['SPLITS', 'DATASET_NAMES', 'CIFAR_FACTS', 'IMAGE_EXTENSIONS', 'CIFAR10_DIR_VAR', 'ImageSet', 'data_root',
+           'DatasetMissing', 'cifar_on_disk', 'load_cifar', 'scan_image_folder', 'folder_fingerprint', 'decode_images',
+           'load_image_folder', 'load_digits_dataset', 'cifar10_folder', 'check_dataset_name', 'load_dataset',
+           'dataset_missing', 'split_size', 'balanced_indices', 'random_labels']
 
 # %% ../nbs/00_data.ipynb
 @dataclass
@@ -56,6 +57,11 @@ _CIFAR = {  # name: (folder, train files, test files, meta file, label key, clas
                 'batches.meta', 'labels', 'label_names'),
     'cifar100': ('cifar-100-python', ['train'], ['test'], 'meta', 'fine_labels', 'fine_label_names'),
 }
+CIFAR_FACTS = {'cifar10': {'train': 50_000, 'test': 10_000, 'classes': 10, 'download_mb': 163},   # torchvision's archives:
+               'cifar100': {'train': 50_000, 'test': 10_000, 'classes': 100, 'download_mb': 161}}  # 170,498,071 and 169,001,437 bytes
+
+class DatasetMissing(FileNotFoundError):
+    "A dataset that is not on this machine and can be downloaded."
 
 def _unpickle(path:Path)->dict:
     with open(path, 'rb') as f: return pickle.load(f, encoding='latin1')
@@ -65,6 +71,11 @@ def _download_cifar(name:str, root:Path):
     cls = torchvision.datasets.CIFAR10 if name == 'cifar10' else torchvision.datasets.CIFAR100
     for train in (True, False): cls(str(root), train=train, download=True)
 
+def cifar_on_disk(name:str, root:Path)->bool:
+    "Whether torchvision's files of CIFAR `name` (both splits) are under `root`."
+    folder, train_files, test_files, meta, *_ = _CIFAR[name]
+    return all((Path(root)/folder/f).exists() for f in [*train_files, *test_files, meta])
+
 def load_cifar(name:str, split:str, root:Path, download:bool=False)->ImageSet:
     "CIFAR-10/100 from torchvision's on-disk format under `root`."
     folder, train_files, test_files, meta, label_key, names_key = _CIFAR[name]
@@ -73,7 +84,7 @@ def load_cifar(name:str, split:str, root:Path, download:bool=False)->ImageSet:
     if not all(f.exists() for f in files) and download: _download_cifar(name, root)
     missing = [str(f) for f in files if not f.exists()]
     if missing:
-        raise FileNotFoundError(
+        raise DatasetMissing(
             f"{name} not found: missing {missing[0]}. Download it with load_dataset({name!r}, {split!r}, download=True) "
             f"(needs internet), point root=/$MEMO_NB_DATA at the folder that holds {folder}/, "
             f"set $MEMO_NB_CIFAR10_DIR to a CIFAR-10 ImageFolder tree, or use any ImageFolder tree with 'folder:<path>'.")
@@ -200,6 +211,16 @@ def load_dataset(name:str,                  # 'cifar10', 'cifar100', 'digits' or
     if name == 'cifar10' and (folder := cifar10_folder()): return load_image_folder(folder, split, root)
     if name in _CIFAR: return load_cifar(name, split, root, download)
     return load_digits_dataset(split)
+
+def dataset_missing(name:str, root:str|Path|None=None)->bool:
+    "Whether `name` is a CIFAR dataset that must be downloaded before it loads (no files under the data root, no ImageFolder copy named)."
+    check_dataset_name(name)
+    if name not in _CIFAR or (name == 'cifar10' and cifar10_folder()): return False
+    return not cifar_on_disk(name, data_root(root))
+
+def split_size(name:str, split:str='train', root:str|Path|None=None)->int:
+    "The number of images of a split, without loading a CIFAR dataset that is not on this machine."
+    return CIFAR_FACTS[name][split] if dataset_missing(name, root) else len(load_dataset(name, split, root))
 
 # %% ../nbs/00_data.ipynb
 def balanced_indices(labels:Tensor, # [n] int64 class labels

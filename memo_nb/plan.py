@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import load_dataset
+from .data import load_dataset, ImageSet, dataset_missing, split_size, CIFAR_FACTS
 from .setups import get_setup
 from .config import TrainConfig, kept_epochs, copy_train_size, pick_device
 from .copies import CopyGroup
@@ -20,13 +20,19 @@ from .train import make_batch, train_step
 from .distributed import default_workers
 
 # %% auto 0
-__all__ = ['AUG_NUISANCE', 'measure_step', 'estimate_seconds', 'study_plan', 'duration', 'design_power']
+__all__ = ['AUG_NUISANCE', 'planning_data', 'measure_step', 'estimate_seconds', 'study_plan', 'duration', 'design_power']
 
 # %% ../nbs/06c_plan.ipynb
+def planning_data(name:str, n:int=64)->ImageSet:
+    "The dataset's training split, or n random images of its shape for a CIFAR set not downloaded yet (a step's time does not depend on the pixels)."
+    if not dataset_missing(name): return load_dataset(name, 'train')
+    k = CIFAR_FACTS[name]['classes']
+    return ImageSet(torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8), torch.arange(n) % k, [str(c) for c in range(k)])
+
 def measure_step(cfg:TrainConfig, batch:int=64, steps:int=2)->dict:
     "Seconds per training image (all its views, forward, backward, optimiser step) and per probe view of `cfg`'s network on this machine."
     device, setup = pick_device(cfg.device), get_setup(cfg.setup)
-    data = load_dataset(cfg.dataset, 'train')
+    data = planning_data(cfg.dataset, batch)
     b = min(batch, len(data))
     small = replace(cfg, batch_size=b, copies=1, compile=False)
     group = CopyGroup(small, [0], len(data.classes), device)
@@ -48,7 +54,7 @@ def measure_step(cfg:TrainConfig, batch:int=64, steps:int=2)->dict:
 # %% ../nbs/06c_plan.ipynb
 def estimate_seconds(cfg:TrainConfig, measured:dict)->float:
     "Estimated training seconds of `cfg` (every copy, every epoch and probe evaluation) from `measure_step`."
-    n = copy_train_size(cfg, cfg.train_size or len(load_dataset(cfg.dataset, 'train')))
+    n = copy_train_size(cfg, cfg.train_size or split_size(cfg.dataset))
     images = (n//cfg.batch_size)*cfg.batch_size                        # an epoch drops its last partial batch
     probe_views = cfg.probe_size*cfg.draws*get_setup(cfg.setup).objective.views
     return cfg.copies*(cfg.epochs*images*measured['train_s_per_image'] + (cfg.epochs + 1)*probe_views*measured['probe_s_per_view'])

@@ -10,7 +10,7 @@ from pathlib import Path
 from .runner import REPO
 
 # %% auto 0
-__all__ = ['PUBLISHED', 'relative_paths', 'absolute_paths', 'publish']
+__all__ = ['PUBLISHED', 'relative_paths', 'absolute_paths', 'template_links', 'publish']
 
 # %% ../nbs/06e_publish.ipynb
 PUBLISHED = ('REPORT.md', 'REPORT.html', 'study.json', 'claims.json', 'outputs.json', 'fig_*.png', 'fig_*.pdf', 'table_*.csv', 'table_*.md',
@@ -51,6 +51,10 @@ def _source_repo(run:Path)->Path|None:
         if path: return Path(path).parent.parent
     return None
 
+def template_links(text:str)->str:
+    "An executed notebook's links as they resolve from results/<study>/notebooks/ (its template wrote them for nbs/)."
+    return text.replace('](../results/', '](../../../results/').replace('](../nbs/', '](../../../nbs/')
+
 def publish(run:str|Path, dest:str|Path)->Path:
     "Copy the reader-facing files of a study folder to `dest` (replacing it), with paths made relative to the repository."
     run, dest = Path(run).resolve(), Path(dest)
@@ -65,6 +69,7 @@ def publish(run:str|Path, dest:str|Path)->Path:
             if f.suffix in ('.md', '.html', '.json', '.csv', '.ipynb'):
                 text = f.read_text()
                 for root in roots: text = relative_paths(text, root, run)
+                if f.suffix == '.ipynb': text = template_links(text)
                 target.write_text(text)
             else: shutil.copy2(f, target)
     left = absolute_paths(work)

@@ -4,14 +4,15 @@
 
 # %% ../nbs/06d_report.ipynb 3
 from __future__ import annotations
-import json
+import json, re
 from pathlib import Path
 
 from .files import atomic_write
 from .records import run_config
 
 # %% auto 0
-__all__ = ['study_scale', 'StudyOutputs', 'open_study', 'read_manifest', 'scale_caveat', 'write_report', 'report_html']
+__all__ = ['study_scale', 'StudyOutputs', 'open_study', 'read_manifest', 'scale_caveat', 'claim_parts', 'claims_table',
+           'verdict_lines', 'write_report', 'report_html']
 
 # %% ../nbs/06d_report.ipynb
 def study_scale(cfg:dict)->str:
@@ -87,31 +88,61 @@ def scale_caveat(configs:dict)->str:
             "They say whether the paper's claims appear in this smaller regime, with the power this run had (the smallest detectable spreads are "
             "in the tables), not what the paper's networks do: object difficulty at another data size and capacity need not spread the same way.")
 
-def write_report(out:Path):
-    "Assemble REPORT.md and REPORT.html from the files in `out`."
+def claim_parts(evidence:str)->tuple[str, list[str]]:
+    "A claim's evidence as its first sentence (the numbers that decide it) and the rest as short items."
+    head, _, rest = evidence.partition('. ')
+    items = [s.strip().rstrip('.') for s in re.split(r';\s+|\.\s+(?=[A-Za-z(])', rest) if s.strip()]
+    return head.rstrip('.'), items
+
+def claims_table(claims:list[dict])->list[str]:
+    "Markdown lines of the table a report opens with: each claim, its verdict and the sentence that decides it."
+    cell = lambda s: s.replace('|', '\\|')
+    return (["| claim | verdict | what decides it |", "|---|---|---|"]
+            + [f"| {cell(c['claim'])} | **{c['verdict']}** | {cell(claim_parts(c['evidence'])[0])} |" for c in claims])
+
+def verdict_lines(out:str|Path, width:int=140)->list[str]:
+    "One line per claim of a finished study (its verdict and what decides it, cut to `width`), for the terminal."
+    path = Path(out)/'claims.json'
+    if not path.exists(): return []
+    cut = lambda s: s if len(s) <= width else s[:width - 1] + '…'
+    return [cut(f"claim {c['claim'].split('.')[0]}: {c['verdict']} ({claim_parts(c['evidence'])[0]})") for c in json.loads(path.read_text())]
+
+def _evidence_lines(claims:list[dict])->list[str]:
+    "The full evidence of each claim as a short list."
+    out = ["## The evidence for each claim", ""]
+    for c in claims:
+        head, items = claim_parts(c['evidence'])
+        out += [f"**{c['claim']}** — {c['verdict']}. {head}.", ""] + [f"- {s}" for s in items] + [""]
+    return out
+
+def _setup_lines(study:dict)->list[str]:
+    "What was trained: the data, the copies, probe and draws, the machine, and each setup's settings."
     from memo_nb.setups import SETUPS, get_setup     # the setups' one-line summaries (imports torch, so only here)
     from memo_nb.convcheck import machine_line
-    out = Path(out)
-    study = json.loads((out/'study.json').read_text())
-    claims = json.loads((out/'claims.json').read_text()) if (out/'claims.json').exists() else []
     cfg = study['configs']
     c0 = next(iter(cfg.values()))
-    lines = [f"# memo_nb study report: profile `{study['profile']}`", "",
+    lines = ["## What was trained", "",
              f"Dataset `{c0['dataset']}` (training subset: {c0['train_size'] or 'all'} images), N = {c0['copies']} copies, "
              f"K = {c0['probe_size']} probe objects, M = {c0['draws']} draws (1 for a setup without augmentation), "
              f"ResNet-18 width {c0['width']}, seed {c0['seed']}."
              + (f" Trained with {machine_line(study['machine'])}." if study.get('machine') else ''), "",
              "| setup | what it trains | epochs | batch | optimizer | lr | temperature |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {s} | {get_setup(s).summary if s in SETUPS else ''} | {c['epochs']} | {c['batch_size']} | {c['optimizer']} | {c['lr']} "
-              f"| {c['temperature']} |" for s, c in cfg.items()]
-    if (out/'explorer.html').exists():
-        lines += ["", "Every probe object with its scores, r_t curves and augmentation draws: [explorer.html](explorer.html) (one page that opens offline)."]
-    if claims:
-        lines += ["", "## Claims of the paper at this scale", "", scale_caveat(cfg), ""]
-        lines += [l for c in claims for l in (f"**{c['claim']}** — {c['verdict']}. {c['evidence']}", "")]
+    return lines + [f"| {s} | {get_setup(s).summary if s in SETUPS else ''} | {c['epochs']} | {c['batch_size']} | {c['optimizer']} | {c['lr']} "
+                    f"| {c['temperature']} |" for s, c in cfg.items()]
+
+def write_report(out:Path):
+    "Assemble REPORT.md and REPORT.html from the files in `out`: the claims table, the caveat and the leading figures first, then the rest."
+    out = Path(out)
+    study = json.loads((out/'study.json').read_text())
+    claims = json.loads((out/'claims.json').read_text()) if (out/'claims.json').exists() else []
     tables, figures = _report_items(out)
+    lines = [f"# memo_nb study report: profile `{study['profile']}`", ""]
+    if claims: lines += ["## The paper's claims at this scale", ""] + claims_table(claims) + ["", scale_caveat(study['configs']), ""]
     lines += [l for f in figures if f.get('lead') for l in (f"### {f['title']}", "", f"![{f['name']}]({f['name']}.png)", "")]   # leading figures: with the claims
-    lines += [""] + [l for t in tables for l in (f"## {t['title']}", "", (out/f"{t['name']}.md").read_text(), "")]
+    if (out/'explorer.html').exists():
+        lines += ["Every probe object with its scores, r_t curves and augmentation draws: [explorer.html](explorer.html) (one page that opens offline).", ""]
+    lines += _setup_lines(study) + [""] + (_evidence_lines(claims) if claims else [])
+    lines += [l for t in tables for l in (f"## {t['title']}", "", (out/f"{t['name']}.md").read_text(), "")]
     lines += ["## Figures", ""] + [l for f in figures if not f.get('lead') for l in (f"### {f['title']}", "", f"![{f['name']}]({f['name']}.png)", "")]
     atomic_write(out/'REPORT.md', lambda f: f.write('\n'.join(lines).encode()))
     atomic_write(out/'REPORT.html', lambda f: f.write(report_html('\n'.join(lines), f"memo_nb study: {study['profile']}").encode()))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import memo_nb
 from .files import atomic_write
-from .data import load_dataset
+from .data import load_dataset, dataset_missing, split_size, data_root, CIFAR_FACTS
 from .config import TrainConfig, check_sizes
 from .setups import get_setup, CONTRASTIVE
 from .params import StudyParams, study_configs, score_file_size
@@ -22,8 +22,8 @@ from .report import write_report
 
 # %% auto 0
 __all__ = ['REPO', 'NBS', 'TRAIN_NB', 'ANALYSIS_NB', 'REPRESENTATION_NB', 'HELDOUT_NB', 'SSL_NB', 'check_output_folder',
-           'check_study', 'template_folder', 'compares_ssl_methods', 'study_notebooks', 'check_notebook_parameters',
-           'prepare_study', 'StudyError', 'run_notebook', 'execute_study', 'run_study']
+           'missing_data_message', 'check_study', 'template_folder', 'compares_ssl_methods', 'study_notebooks',
+           'check_notebook_parameters', 'prepare_study', 'StudyError', 'run_notebook', 'execute_study', 'run_study']
 
 # %% ../nbs/06b_runner.ipynb
 def check_output_folder(out:Path, create:bool=True):
@@ -40,13 +40,23 @@ def check_output_folder(out:Path, create:bool=True):
     except OSError as e:
         raise ValueError(f"Cannot write to the output folder {out}: {e.strerror or e}.") from None
 
+def missing_data_message(name:str)->str:
+    "One line on a dataset that is not here: where it would go and how to get it."
+    return (f"Dataset {name!r} is not in {data_root()}: add --download to fetch it ({CIFAR_FACTS[name]['download_mb']} MB), "
+            f"or set $MEMO_NB_DATA to a folder that holds it" + (", or $MEMO_NB_CIFAR10_DIR to an ImageFolder copy" if name == 'cifar10' else '') + ".")
+
 def check_study(cfgs:dict[str, TrainConfig], out:Path, params:StudyParams|None=None,
-                create:bool=True): # False: check the output folder could be made, without making it (a dry run)
-    "Raise ValueError, in one line, for anything that would stop the study after it started."
+                create:bool=True,       # False: check the output folder could be made, without making it (a dry run)
+                download:bool=False):   # fetch a missing CIFAR dataset (with a progress bar) before anything else
+    "Raise ValueError, in one line, for anything that would stop the study after it started; a dry run plans a missing dataset by its known size."
     sizes = {}
     for cfg in cfgs.values():
         if cfg.dataset not in sizes:
-            try: sizes[cfg.dataset] = len(load_dataset(cfg.dataset, 'train'))
+            if dataset_missing(cfg.dataset) and not download:
+                if create: raise ValueError(missing_data_message(cfg.dataset))
+                sizes[cfg.dataset] = split_size(cfg.dataset)
+                check_sizes(cfg, sizes[cfg.dataset]); continue
+            try: sizes[cfg.dataset] = len(load_dataset(cfg.dataset, 'train', download=download))
             except (FileNotFoundError, ValueError) as e: raise ValueError(f"Dataset {cfg.dataset!r}: {e}") from None
         check_sizes(cfg, sizes[cfg.dataset])
     if params is not None and params.cscores:
@@ -101,14 +111,15 @@ def check_notebook_parameters(notebooks:list[tuple[str, str, dict]]):
 
 # %% ../nbs/06b_runner.ipynb
 def prepare_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None,
-                  dry_run:bool=False, # leave the output folder unmade
+                  dry_run:bool=False,  # leave the output folder unmade
+                  download:bool=False, # fetch a missing CIFAR dataset first
                  )->tuple[dict, StudyParams, Path]:
     "Every check and no work: the validated configurations, the study parameters and the checked output folder."
     cfgs, params = study_configs(profile, dataset, overrides)
     cfgs = {s: replace(c, dense_levels=tuple(params.levels)) for s, c in cfgs.items()}   # a dense probe reads the study's levels
     out = Path(out or Path('runs')/profile).resolve()
     check_notebook_parameters(study_notebooks(cfgs, params, out))   # before the output folder is made
-    check_study(cfgs, out, params, create=not dry_run)
+    check_study(cfgs, out, params, create=not dry_run, download=download and not dry_run)
     return cfgs, params, out
 
 # %% ../nbs/06b_runner.ipynb

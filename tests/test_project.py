@@ -111,3 +111,15 @@ def test_site_builds_offline_and_every_page_opens(tmp_path):
         assert json.loads(m.group(2).replace('&quot;', '"')) == [], (page, m.group(0))
         assert 'class="memo-nav"' in res.stdout, page
         checked.unlink()
+
+
+def test_study_templates_link_to_their_executed_copies():
+    "A reader of a study template in nbs/ is one click from a committed study's outputs, and the executed copy links back to the template."
+    import json
+    for nb in sorted((ROOT/'nbs').glob('1[0-9]_study_*.ipynb')):
+        first = next(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'markdown')
+        targets = re.findall(r'\]\((\.\./results/[^)]+\.ipynb)\)', first)
+        assert targets and all((nb.parent/t).resolve().exists() for t in targets), (nb.name, targets)
+        copy = (nb.parent/targets[0]).resolve()
+        text = '\n'.join(''.join(c['source']) for c in json.loads(copy.read_text())['cells'] if c['cell_type'] == 'markdown')
+        assert any((copy.parent/b).resolve() == nb.resolve() for b in re.findall(r'\]\(([^)]*nbs/[^)]+\.ipynb)\)', text)), copy

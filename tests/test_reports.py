@@ -1,4 +1,4 @@
-"The README's results paragraphs say what the committed reports' tables and claims say."
+"The README's claims table and the results page (nbs/92_results.ipynb) say what the committed reports' tables and claims say."
 import json, re
 
 import pandas as pd
@@ -7,16 +7,18 @@ import pytest
 from conftest import ROOT
 
 README = (ROOT/'README.md').read_text()
+RESULTS_PAGE = ROOT/'nbs'/'92_results.ipynb'
+TEXT = '\n'.join(''.join(c['source']) for c in json.loads(RESULTS_PAGE.read_text())['cells'] if c['cell_type'] == 'markdown')
 REPORT_LINK = re.compile(r'^\[`results/([\w-]+)/REPORT\.md`\]', re.M)
 NUMBER = re.compile(r'(?<![\w.])[−+-]?\d+\.\d+|(?<![\w.])\d+(?=%)')   # decimals, and integer percentages
 STALE = 'not yet re-made'   # a paragraph that says its report predates the current analyses is not checked against it
 
 
 def paragraph(name:str)->str:
-    "The README's text about results/<name>: from its report link to the next report link or bold heading."
-    start = re.search(r'^\[`results/%s/REPORT\.md`\]' % re.escape(name), README, re.M).start()
-    end = re.compile(r'^(\[`results/|\*\*|## )', re.M).search(README, start + 1)
-    return README[start:end.start() if end else len(README)]
+    "The results page's text about results/<name>: from its report link to the next report link or bold heading."
+    start = re.search(r'^\[`results/%s/REPORT\.md`\]' % re.escape(name), TEXT, re.M).start()
+    end = re.compile(r'^(\[`results/|\*\*|## )', re.M).search(TEXT, start + 1)
+    return TEXT[start:end.start() if end else len(TEXT)]
 
 
 def decimals(text:str)->list[float]: return [float(x.replace('−', '-')) for x in re.findall(r'[−+-]?\d+\.\d+', text)]
@@ -43,7 +45,7 @@ def unmatched(text:str, values:list[float])->list[str]:
     return bad
 
 
-CHECKED = [n for n in REPORT_LINK.findall(README) if STALE not in paragraph(n)]
+CHECKED = [n for n in REPORT_LINK.findall(TEXT) if STALE not in paragraph(n)]
 
 
 def test_readme_checks_some_reports():
@@ -55,7 +57,7 @@ def test_readme_numbers_are_in_the_reports_tables(name):
     text = paragraph(name)
     assert len(NUMBER.findall(text)) > 10, f"the paragraph on {name} quotes few numbers: is the link still there?"
     bad = unmatched(text, report_numbers(name))
-    assert not bad, f"README numbers about results/{name} found in none of its tables or claims:\n" + '\n'.join(bad)
+    assert not bad, f"Results-page numbers about results/{name} found in none of its tables or claims:\n" + '\n'.join(bad)
 
 
 @pytest.mark.parametrize('name', CHECKED)
@@ -63,7 +65,7 @@ def test_readme_verdicts_are_the_reports(name):
     claims = {int(c['claim'].split('.')[0]): c['verdict'] for c in json.loads((ROOT/'results'/name/'claims.json').read_text())}
     said = {int(n): v for n, v in re.findall(r'Claim (\d) (?:is )?\*\*([\w ]+)\*\*', paragraph(name))}
     assert said, f"the paragraph on {name} states no verdict"
-    for n, v in said.items(): assert claims[n] == v, f"README says claim {n} {v!r} about {name}; its claims.json says {claims[n]!r}"
+    for n, v in said.items(): assert claims[n] == v, f"The results page says claim {n} {v!r} about {name}; its claims.json says {claims[n]!r}"
 
 
 def test_the_number_check_sees_a_wrong_number():

@@ -25,7 +25,7 @@ def main_in_this_process(capsys, *args)->tuple[int, str]:
 @pytest.fixture(scope='module')
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('smoke')/'run'
-    res = memo_nb('run', 'smoke', '--out', str(out), '--quiet')
+    res = memo_nb('run', 'smoke', '--out', str(out))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert 'without encryption' not in res.stderr  # kernels talk over IPC sockets, not TCP
     return out, res
@@ -42,12 +42,19 @@ def panel_setups(out, name):
 
 
 def test_smoke_writes_report_figures_and_tables(smoke_run):
-    out, _ = smoke_run
+    out, res = smoke_run
+    tail = res.stdout.strip().splitlines()[-6:]   # the run ends on its time, the four verdicts and the report's path
+    assert [l.split(':')[0].split(' in ')[0] for l in tail] == ['[memo-nb] done', '[memo-nb] claim 1', '[memo-nb] claim 2', '[memo-nb] claim 3',
+                                                               '[memo-nb] claim 4', '[memo-nb] report'], tail
+    assert tail[-1] == f"[memo-nb] report: {out/'REPORT.md'}" and 'inconclusive (too few copies to judge' in tail[1]
+    assert (out/'REPORT.md').read_text().split('\n## ')[1].startswith("The paper's claims at this scale\n\n| claim | verdict |")
     report = (out/'REPORT.md').read_text()
     figures = sorted(p.stem for p in out.glob('fig_*.png'))
-    assert set(figures) - {'fig_position'} == {'fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_4_latent_spread',
-                                               'fig_4_paper_mae', 'fig_5_spread', 'fig_6_views', 'fig_7_classwise', 'fig_9_tsne', 'fig_10_class_kl',
-                                               'fig_11_activation_max', 'fig_12_extremes'}   # the position figure when SimCLR reaches the level too
+    grids = {f'fig_13_class_grid_{s}' for s in STUDY_SETUPS}
+    assert grids <= set(figures)
+    assert set(figures) - {'fig_position'} - grids == {'fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_4_latent_spread',
+                                                       'fig_4_paper_mae', 'fig_5_spread', 'fig_6_views', 'fig_7_classwise', 'fig_8_data_maps', 'fig_9_tsne',
+                                                       'fig_10_class_kl', 'fig_11_activation_max', 'fig_12_extremes'}   # the position figure when SimCLR reaches the level too
     assert report.index('fig_7_classwise.png') < report.index('fig_9_tsne.png') < report.index('fig_12_extremes.png')
     for f in figures:
         assert (out/f'{f}.pdf').stat().st_size > 1000 and f'({f}.png)' in report
@@ -268,6 +275,28 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     assert not out.exists()
     bad = memo_nb('run', 'smoke', '--dry-run', '--out', str(out), '-p', 'simclr.probe_size=10')   # a dry run makes every check
     assert bad.returncode == 2 and 'probe_size is shared' in bad.stderr, bad.stderr
+
+
+def without_cifar(tmp_path)->dict:
+    "The environment of a machine that has no CIFAR data: an empty data folder and no ImageFolder copy named."
+    import os
+    env = {k: v for k, v in os.environ.items() if k != 'MEMO_NB_CIFAR10_DIR'}
+    env['MEMO_NB_DATA'] = str(tmp_path/'empty_data')
+    return env
+
+
+def test_a_run_without_its_data_names_download_and_a_dry_run_plans_it(tmp_path):
+    "`memo-nb run cpu` with no CIFAR-10 here stops before any work in one line naming --download; a dry run plans it and says what it would fetch."
+    env, out = without_cifar(tmp_path), tmp_path/'cpu'
+    run = lambda *args: subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    res = run('run', 'cpu', '--out', str(out))
+    assert res.returncode == 2 and '--download' in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not out.exists() and not (tmp_path/'empty_data').exists()
+    res = run('run', 'cpu', '--dry-run', '--out', str(out), '-p', 'setups=simclr,random')
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert re.search(r'\|\s*simclr\s*\|\s*6\s*\|\s*180\s*\|', res.stdout), res.stdout
+    assert res.stdout.strip().splitlines()[-1].startswith('[memo-nb] cifar10 is not in') and '--download to fetch it (163 MB)' in res.stdout
+    assert not out.exists() and not (tmp_path/'empty_data').exists()
 
 
 def test_bad_worker_count_is_refused(tmp_path):
