@@ -72,3 +72,43 @@ def test_the_number_check_sees_a_wrong_number():
     "The check itself: a number off by one in its last digit is caught, one within rounding is not."
     assert unmatched('σ 0.080 and 0.07 (19%)', [0.0795, 0.071, 0.188]) == []
     assert len(unmatched('σ 0.081 and 0.06', [0.0795, 0.071])) == 2
+
+
+CLAIMS_TABLE = re.compile(r'^\| claim \|(.+)\|\n\|[-| ]+\|\n((?:\|.*\|\n?)+)', re.M)
+
+
+def readme_claims_table()->tuple[list[str], list[list[str]]]:
+    "The README's claims x studies table: the studies of its header (`results/<name>` links) and its rows of cells."
+    m = CLAIMS_TABLE.search(README)
+    assert m, "the README has no claims table (a header '| claim | ...')"
+    studies = [re.search(r'results/([\w-]+)/', h).group(1) for h in m.group(1).split('|')]
+    rows = [[c.strip() for c in l.strip().strip('|').split('|')] for l in m.group(2).strip().splitlines()]
+    return studies, rows
+
+
+def test_readme_is_short_with_a_figure_and_both_commands_first():
+    lines = README.splitlines()
+    assert len(lines) <= 150 and len(README.split()) <= 1500, (len(lines), len(README.split()))
+    assert re.search(r'!\[[^\]]*\]\(results/[\w-]+/fig_\w+\.png\)', README)
+    head = '\n'.join(lines[:40])
+    assert 'pip install -e . && memo-nb run quick' in head and 'pip install -e ".[dev]" && nbdev_test --n_workers 1 && pytest' in head
+
+
+def test_readme_links_resolve():
+    "Every relative link of the README names a file of the clone (the sections it dropped live in the pages it links)."
+    links = [l.split('#')[0] for l in re.findall(r'\]\(([^)]+)\)', README) if '://' not in l]
+    assert {'nbs/90_running.ipynb', 'nbs/91_method.ipynb', 'nbs/92_results.ipynb', 'nbs/93_library.ipynb'} <= set(links)
+    assert all((ROOT/l).exists() for l in links), [l for l in links if not (ROOT/l).exists()]
+
+
+def test_readme_claims_table_is_the_reports():
+    "Each cell of the README's claims table gives its study's verdict, and every number in it is one of that study's."
+    studies, rows = readme_claims_table()
+    assert 'cpu-cifar10' in studies and len(rows) == 4
+    for row in rows:
+        n = int(row[0].split('.')[0])
+        for name, cell in zip(studies, row[1:]):
+            verdict = {int(c['claim'].split('.')[0]): c['verdict'] for c in json.loads((ROOT/'results'/name/'claims.json').read_text())}[n]
+            assert cell.startswith(f'**{verdict}**'), (name, n, cell, verdict)
+            bad = unmatched(cell[len(verdict) + 4:], report_numbers(name))
+            assert not bad, (name, n, bad)
