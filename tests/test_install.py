@@ -45,7 +45,7 @@ def test_the_installed_package_runs_a_study_from_an_empty_folder(wheel_env, tmp_
     work = tmp_path/'empty'; work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'MEMO_NB_CIFAR10_DIR')}
     env['PATH'] = f"{env_dir/'bin'}{os.pathsep}{env['PATH']}"
-    res = run(env_dir/'bin'/'memo-nb', 'run', 'smoke', '--quiet', cwd=work, env=env)
+    res = run(env_dir/'bin'/'memo-nb', 'run', 'smoke', '--quiet', '-p', 'setups=simclr,random', cwd=work, env=env)   # two setups: the templates' path, not the study again
     out = work/'runs'/'smoke'
     assert (out/'REPORT.md').exists() and (out/'claims.json').exists(), res.stdout[-2000:]
     assert sorted(p.name for p in (out/'notebooks').glob('*.ipynb'))[:2] == ['memorization.ipynb', 'representations.ipynb']

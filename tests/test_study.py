@@ -140,7 +140,7 @@ def test_rerun_skips_finished_training(smoke_run):
     (['run', 'smoke', '-p', 'setups=barlow_twins', '-p', 'barlow_twins.off_diagonal=-1'], "off_diagonal must be a number in [0, inf], got -1.0"),
     (['run', 'smoke', '-p', 'setups=byol', '-p', 'target_momentum=2'], "target_momentum must be a number in [0, 1], got 2"),
     (['run', 'smoke', '--dataset', 'imagenet'], "Unknown dataset 'imagenet'"),
-    (['run', 'smoke', '--dataset', 'cifar10'], "Dataset 'cifar10': "),
+    (['run', 'smoke', '--dataset', 'cifar10'], "Dataset 'cifar10' is not in "),
     (['run', 'smoke', '-p', 'probe_size=300'], "probe_size 300 is larger than the training set (200 images)"),
     (['run', 'smoke', '-p', 'batch_size=256'], "batch_size 256 is larger than the training set (200 images)"),
     (['run', 'smoke', '-p', 'train_size=5000'], "train_size 5000 is larger than the training split of 'digits' (1437 images)"),
