@@ -71,12 +71,24 @@ def _for_site(nb:dict)->dict:
         cells.append({**c, 'source': src, 'id': c.get('id') or f'cell-{i}'})   # nbformat 4.5 cells carry ids; nbdev_clean drops them
     return {**nb, 'cells': cells, 'nbformat_minor': max(nb.get('nbformat_minor', 0), 5)}
 
+def _executed_page(nb_path:Path, root:Path, site:Path):
+    "Render an executed study notebook of results/ that a page links to as a page of the site (once)."
+    from nbconvert import HTMLExporter
+    import nbformat
+    dest = site/nb_path.relative_to(root).with_suffix('.html')
+    if dest.exists(): return
+    dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text('')   # claimed: a link back to it does not render it again
+    body, _ = HTMLExporter(template_name='lab').from_notebook_node(nbformat.from_dict(_for_site(json.loads(nb_path.read_text()))))
+    dest.write_text(_finish(body, nb_path, root, site, []))
+
 def _page_link(href:str, page:Path, root:Path, site:Path)->str:
     "A link of a page made to resolve in the site: notebooks to pages, REPORT.md to REPORT.html, other repository files copied."
     if re.match(r'[a-z]+:|#|/', href): return href
     path, _, anchor = href.partition('#')
     target = (page.parent/path).resolve()
-    if target.suffix == '.ipynb': return href.replace('.ipynb', '.html', 1)
+    if target.suffix == '.ipynb':
+        if target.exists() and target.is_relative_to(root/'results'): _executed_page(target, root, site)   # a study's executed notebook
+        return href.replace('.ipynb', '.html', 1)
     if target.name == 'REPORT.md': return href.replace('REPORT.md', 'REPORT.html', 1)
     if target.exists() and target.is_relative_to(root) and not target.is_relative_to(site):
         dest = site/target.relative_to(root)
