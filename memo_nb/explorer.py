@@ -145,7 +145,7 @@ def _curve_figure(data:ExplorerData):
     from bokeh.plotting import figure
     from bokeh.models import ColumnDataSource
     from bokeh.palettes import Category10_10
-    fig = figure(width=560, height=300, title='select an object to draw its r_t', x_axis_label='epoch', y_axis_label='r_t', y_range=(-0.02, 1.02))
+    fig = figure(width=680, height=300, title='select an object to draw its r_t', x_axis_label='epoch', y_axis_label='r_t', y_range=(-0.02, 1.02))
     groups = ['', ' (in-copies)', ' (out-copies)'][:1] if data.channels == 3 else [' (in-copies)', ' (out-copies)']
     curves = {}
     for k, s in enumerate(data.setups):
@@ -155,7 +155,8 @@ def _curve_figure(data:ExplorerData):
             fig.varea('x', 'lo', 'hi', source=src, fill_color=col, fill_alpha=0.15)
             fig.line('x', 'y', source=src, color=col, line_width=2, line_dash='dashed' if g else 'solid', legend_label=s + name)
             curves[s].append(src)
-    fig.legend.location, fig.legend.label_text_font_size, fig.legend.click_policy = 'top_left', '9px', 'hide'
+    fig.legend.label_text_font_size, fig.legend.click_policy = '9px', 'hide'
+    fig.add_layout(fig.legend[0], 'right')   # beside the curves, not over them
     return fig, curves
 
 # %% ../nbs/05f_explorer.ipynb

@@ -29,7 +29,7 @@ def report_numbers(name:str)->list[float]:
     vals = []
     for f in (ROOT/'results'/name).glob('*.csv'):
         for v in pd.read_csv(f).to_numpy().ravel():
-            if isinstance(v, str): vals += decimals(v)
+            if isinstance(v, str): vals += decimals(v) + [float(x)/100 for x in re.findall(r'(?<![\w.])(\d+)%', v)]   # '28% (22%–34%)'
             elif isinstance(v, (int, float)): vals.append(float(v))
     for c in json.loads((ROOT/'results'/name/'claims.json').read_text()): vals += decimals(c['evidence'])
     return vals
