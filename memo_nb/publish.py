@@ -36,12 +36,18 @@ def relative_paths(text:str, root:Path=REPO, run:Path|None=None)->str:
         text = text.replace(prefix, rel)
     return text
 
+_IMAGE_DATA = re.compile(r'("image/(?:png|jpeg|gif|webp)": ")[A-Za-z0-9+/=\\n]+|(data:image/[a-z+]+;base64,)[A-Za-z0-9+/=]+')
+
+def _without_images(text:str)->str:
+    "`text` with embedded image bytes left out: base64 can spell '/tmp/' by chance, and it names no path."
+    return _IMAGE_DATA.sub(lambda m: m.group(1) or m.group(2), text)
+
 def absolute_paths(folder:str|Path)->list[str]:
     "Lines of text files under `folder` that still name an absolute path."
     hits = []
     for f in sorted(Path(folder).rglob('*')):
         if f.is_file() and f.suffix in ('.md', '.json', '.csv', '.ipynb', '.html'):
-            hits += [f"{f.name}: {l.strip()[:120]}" for l in f.read_text(errors='replace').splitlines() if _ABSOLUTE.search(l)]
+            hits += [f"{f.name}: {l.strip()[:120]}" for l in _without_images(f.read_text(errors='replace')).splitlines() if _ABSOLUTE.search(l)]
     return hits
 
 def _source_repo(run:Path)->Path|None:
