@@ -19,9 +19,10 @@ def data_map(correct:np.ndarray,  # [T+1, N, M, K(, 2)] correctness records
              view:int=0)->pd.DataFrame:
     "Per object: confidence (mean r_t over epochs 1..T), variability (sd of r_t over those epochs) and final (r_t at the last epoch)."
     rt = r_t(np.asarray(correct), view)
-    if len(rt) < 3: raise ValueError(f"A data map needs at least 2 trained epochs, got records of {len(rt) - 1}.")
+    if len(rt) < 2: raise ValueError("A data map needs at least 1 trained epoch, got the untrained network's records only.")
     trained = rt[1:]
-    return pd.DataFrame({'confidence': trained.mean(0), 'variability': trained.std(0, ddof=1), 'final': rt[-1]})
+    variability = trained.std(0, ddof=1) if len(trained) > 1 else np.full(trained.shape[1], np.nan)   # one epoch: no variability to read
+    return pd.DataFrame({'confidence': trained.mean(0), 'variability': variability, 'final': rt[-1]})
 
 # %% ../nbs/05e_objects.ipynb
 REGIONS = ('easy-to-learn', 'ambiguous', 'hard-to-learn')
@@ -31,7 +32,8 @@ def region_thresholds(maps:dict[str, pd.DataFrame],   # {setup: data_map}
     "Thresholds shared by all setups: variability above the pooled (1 - ambiguous_share) quantile is ambiguous; else confidence splits easy from hard."
     if not 0 < ambiguous_share < 1: raise ValueError(f"ambiguous_share must be in (0, 1), got {ambiguous_share}.")
     pooled = np.concatenate([m['variability'].to_numpy() for m in maps.values()])
-    return {'variability': float(np.quantile(pooled, 1 - ambiguous_share)), 'confidence': float(confidence)}
+    v = float(np.nanquantile(pooled, 1 - ambiguous_share)) if np.isfinite(pooled).any() else float('nan')   # NaN: no object is ambiguous
+    return {'variability': v, 'confidence': float(confidence)}
 
 def map_regions(dm:pd.DataFrame, thresholds:dict)->pd.Series:
     "The region of each object of a data map."
