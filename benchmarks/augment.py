@@ -12,8 +12,8 @@ import torch
 from torchvision import transforms as T
 from torchvision.transforms.functional import to_pil_image
 
-from memo_nb.augment import SimCLRAugment
-from memo_nb.data import load_dataset, cifar10_folder
+from memo_nb.data.augment import SimCLRAugment
+from memo_nb.data.datasets import load_dataset, cifar10_folder
 
 CIFAR_JPEG = cifar10_folder()  # $MEMO_NB_CIFAR10_DIR: a CIFAR-10 ImageFolder tree (else the digits)
 

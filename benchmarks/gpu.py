@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from memo_nb.data import load_dataset, balanced_indices, cifar10_folder
-from memo_nb.setups import SETUPS, get_setup
-from memo_nb.config import TrainConfig, resolved, pick_device
-from memo_nb.copies import copy_groups
-from memo_nb.train import train_epoch, probe_views, evaluate_probe
-from memo_nb.profiles import PROFILES
+from memo_nb.data.datasets import load_dataset, balanced_indices, cifar10_folder
+from memo_nb.methods.setups import SETUPS, get_setup
+from memo_nb.training.config import TrainConfig, resolved, pick_device
+from memo_nb.training.copies import copy_groups
+from memo_nb.training.loop import train_epoch, probe_views, evaluate_probe
+from memo_nb.study.profiles import PROFILES
 
 CIFAR_JPEG = cifar10_folder()  # $MEMO_NB_CIFAR10_DIR: a CIFAR-10 ImageFolder tree (else the digits)
 PAPER_EPOCHS = {name: s.paper_epochs for name, s in SETUPS.items() if s.paper_epochs}  # the paper's protocol, from the registry

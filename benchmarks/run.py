@@ -23,12 +23,12 @@ from augment import rate, torchvision_simclr, CIFAR_JPEG  # noqa: E402
 from train import PILSet, reference_epoch, ours_epoch  # noqa: E402
 from torchvision.transforms.functional import to_pil_image  # noqa: E402
 
-from memo_nb.augment import SimCLRAugment  # noqa: E402
-from memo_nb.data import load_dataset, balanced_indices  # noqa: E402
-from memo_nb.setups import SETUPS  # noqa: E402
-from memo_nb.config import TrainConfig, resolved, pick_device  # noqa: E402
-from memo_nb.copies import CopyGroup  # noqa: E402
-from memo_nb.train import probe_views, evaluate_probe  # noqa: E402
+from memo_nb.data.augment import SimCLRAugment  # noqa: E402
+from memo_nb.data.datasets import load_dataset, balanced_indices  # noqa: E402
+from memo_nb.methods.setups import SETUPS  # noqa: E402
+from memo_nb.training.config import TrainConfig, resolved, pick_device  # noqa: E402
+from memo_nb.training.copies import CopyGroup  # noqa: E402
+from memo_nb.training.loop import probe_views, evaluate_probe  # noqa: E402
 
 PAPER_SETUPS = [name for name, s in SETUPS.items() if s.paper_epochs]  # the setups the reference pipeline reproduces
 

@@ -15,13 +15,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 from torchvision.transforms.functional import to_pil_image
 
-from memo_nb.augment import CIFAR_MEAN, CIFAR_STD
-from memo_nb.data import load_dataset, balanced_indices, cifar10_folder
-from memo_nb.losses import nt_xent
-from memo_nb.setups import SETUPS, get_setup
-from memo_nb.config import TrainConfig, resolved, pick_device
-from memo_nb.copies import copy_groups
-from memo_nb.train import tune_cpu_allocator, train_epoch
+from memo_nb.data.augment import CIFAR_MEAN, CIFAR_STD
+from memo_nb.data.datasets import load_dataset, balanced_indices, cifar10_folder
+from memo_nb.methods.losses import nt_xent
+from memo_nb.methods.setups import SETUPS, get_setup
+from memo_nb.training.config import TrainConfig, resolved, pick_device
+from memo_nb.training.copies import copy_groups
+from memo_nb.training.loop import tune_cpu_allocator, train_epoch
 
 CIFAR_JPEG = cifar10_folder()  # $MEMO_NB_CIFAR10_DIR: a CIFAR-10 ImageFolder tree (else the digits)
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from memo_nb.claims import (spread_statistics, claim_objects_differ, claim_supervised_widest, claim_simclr_between,
+from memo_nb.analysis.claims import (spread_statistics, claim_objects_differ, claim_supervised_widest, claim_simclr_between,
                             claim_augmentations_differ, study_claims, family_verdict, holm, position_table)
-from memo_nb.spreads import simulate_bits
+from memo_nb.analysis.spreads import simulate_bits
 
 
 def records(sigma, draw_sigma=0., M=4, N=8, K=256, seed=0, p=0.3, epochs=1):

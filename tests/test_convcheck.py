@@ -1,7 +1,7 @@
 "The guard against wrong CPU convolution kernels: every convolution of the backbone, forward and backward, on this machine."
 import pytest
 
-from memo_nb.convcheck import check_this_cpu, isa_limits, conv_cases
+from memo_nb.training.convcheck import check_this_cpu, isa_limits, conv_cases
 
 
 def test_every_convolution_of_the_backbone_is_correct_on_this_cpu():

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from memo_nb.data import balanced_indices, load_dataset, random_labels
+from memo_nb.data.datasets import balanced_indices, load_dataset, random_labels
 
 
 def small_tree(src:Path, dst:Path, classes=('cat', 'dog'), n=5):
@@ -28,9 +28,9 @@ def test_cifar_jpeg_counts_and_cache(cifar_jpeg, tmp_path, monkeypatch):
     assert torch.bincount(test.labels).tolist() == [1000]*10
     assert test.classes == ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
     assert len(cache_files(root)) == 1
-    import memo_nb.data
+    import memo_nb.data.datasets
     decoded = []
-    monkeypatch.setattr(memo_nb.data, 'decode_images', lambda files: decoded.append(files))
+    monkeypatch.setattr(memo_nb.data.datasets, 'decode_images', lambda files: decoded.append(files))
     again = load_dataset(f'folder:{cifar_jpeg}', 'test', root=root)
     assert decoded == []   # read from the cache
     assert torch.equal(again.images, test.images) and torch.equal(again.labels, test.labels)

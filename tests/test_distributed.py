@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memo_nb.records import load_records
-from memo_nb.params import study_configs
-from memo_nb.distributed import shard_dir
-from memo_nb.train import is_finished
+from memo_nb.training.records import load_records
+from memo_nb.study.params import study_configs
+from memo_nb.training.distributed import shard_dir
+from memo_nb.training.loop import is_finished
 
-MEMO_NB = [sys.executable, '-c', 'import sys; from memo_nb.cli import main; sys.exit(main())']
+MEMO_NB = [sys.executable, '-c', 'import sys; from memo_nb.study.cli import main; sys.exit(main())']
 TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}  # the threads torchrun gives each rank, for both
 

@@ -51,7 +51,7 @@ def test_the_main_study_has_an_explorer_page():
 @pytest.mark.parametrize('page', PAGES, ids=[p.parent.name for p in PAGES])
 def test_explorer_lists_sorts_filters_and_selects(browser, page, tmp_path):
     import pandas as pd
-    from memo_nb.explorer import read_explorer
+    from memo_nb.analysis.explorer import read_explorer
     table = read_explorer(page)
     d = browser
     d.get(page.resolve().as_uri())

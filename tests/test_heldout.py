@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-import memo_nb.train as train_mod
-from memo_nb.config import TrainConfig, resolved, run_data
-from memo_nb.data import load_dataset
-from memo_nb.scores import original_to_folder_order, compare_scores, object_scores, read_scores
-from memo_nb.records import load_records
+import memo_nb.training.loop as train_mod
+from memo_nb.training.config import TrainConfig, resolved, run_data
+from memo_nb.data.datasets import load_dataset
+from memo_nb.analysis.scores import original_to_folder_order, compare_scores, object_scores, read_scores
+from memo_nb.training.records import load_records
 from conftest import ROOT
 
 
@@ -61,7 +61,7 @@ def test_original_order_maps_onto_the_cifar_tree(cifar_jpeg):
 
 def test_compare_on_synthetic_scores(tmp_path):
     "A score file that is a monotone copy of one of a run's scores has Spearman 1 with it; the CSV and NPZ forms agree."
-    from memo_nb.train import train_run
+    from memo_nb.training.loop import train_run
     rec = load_records(train_run(TrainConfig(setup='random', dataset='digits', train_size=300, copies=4, subsample=0.5, probe_size=200,
                                              epochs=4, width=4, batch_size=50, lr=0.05), tmp_path/'run', progress=False))
     scores = object_scores(rec)
@@ -77,7 +77,7 @@ def test_compare_on_synthetic_scores(tmp_path):
 
 def test_smoke_heldout_and_compare_command(tmp_path):
     out = tmp_path/'h'
-    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
     res = run('run', 'smoke', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'setups=random,supervised', '-p', 'epochs=2')
     assert res.returncode == 0, res.stderr[-3000:]
     for name in ('fig_h1_in_out', 'fig_h2_mem_distribution', 'fig_h3_memorized', 'fig_h4_spearman', 'fig_h5_alignment_layers',
@@ -108,7 +108,7 @@ def test_smoke_heldout_and_compare_command(tmp_path):
 def test_membership_design_is_balanced_and_random(N, m, K):
     "Every probe object in exactly m copies, copies within one object of each other, and nearly min(K, C(N, m)) distinct in-sets."
     from math import comb
-    from memo_nb.config import membership_mask, distinct_in_sets
+    from memo_nb.training.config import membership_mask, distinct_in_sets
     mask = membership_mask(N, K, m, seed=0)
     assert set(mask.sum(0).tolist()) == {m} and int(mask.sum(1).max() - mask.sum(1).min()) <= 1
     # K draws from C(N, m) sets: the expected number of distinct ones, were the in-sets uniform and independent
@@ -120,7 +120,7 @@ def test_membership_design_is_balanced_and_random(N, m, K):
 def test_heldout_report_agrees_with_published_cscores(cifar_jpeg, cscores_file, tmp_path):
     "A small held-out study over the CIFAR-10 tree: the report's C-score table has supervised r_out with an interval, and memo-nb compare reads the file's own labels."
     out = tmp_path/'c'
-    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
+    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
     res = run('run', 'smoke', '--dataset', f'folder:{cifar_jpeg}', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'copies=4',
               '-p', 'setups=supervised', '-p', 'epochs=2', '-p', 'keep_weights=1', '-p', f'cscores={cscores_file}')
     assert res.returncode == 0, res.stderr[-3000:]
@@ -138,7 +138,7 @@ def test_heldout_report_agrees_with_published_cscores(cifar_jpeg, cscores_file, 
 
 def test_published_cscores_land_on_the_right_tree_files(cifar_jpeg, cscores_file):
     "The published C-scores, placed by their own labels on the CIFAR-10 tree, have the class means the authors report (cat hardest, automobile easiest)."
-    from memo_nb.scores import read_score_labels, in_dataset_order
+    from memo_nb.analysis.scores import read_score_labels, in_dataset_order
     tree = load_dataset(f'folder:{cifar_jpeg}', 'train')
     scores = in_dataset_order(read_scores(cscores_file), read_score_labels(cscores_file), tree.labels.numpy())
     means = pd.Series(scores).groupby(tree.labels.numpy()).mean()

@@ -40,7 +40,7 @@ def test_the_wheel_ships_the_templates(wheel_env):
 def test_the_installed_package_runs_a_study_from_an_empty_folder(wheel_env, tmp_path):
     env_dir, _ = wheel_env
     py = env_dir/'bin'/'python'
-    where = run(py, '-c', 'import memo_nb, memo_nb.runner as s; print(memo_nb.__file__); print(s.NBS)', cwd=tmp_path).stdout.split()
+    where = run(py, '-c', 'import memo_nb, memo_nb.study.runner as s; print(memo_nb.__file__); print(s.NBS)', cwd=tmp_path).stdout.split()
     assert str(env_dir) in where[0] and where[1].endswith(os.path.join('memo_nb', 'templates')), where  # not the clone
     work = tmp_path/'empty'; work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'MEMO_NB_CIFAR10_DIR')}

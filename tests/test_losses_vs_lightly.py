@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from memo_nb.losses import nt_xent
-from memo_nb.ssl_methods import simsiam_loss, byol_loss, barlow_twins_loss, vicreg_loss
+from memo_nb.methods.losses import nt_xent
+from memo_nb.methods.ssl_methods import simsiam_loss, byol_loss, barlow_twins_loss, vicreg_loss
 
 lightly_loss = pytest.importorskip('lightly.loss', reason='lightly is a test dependency: pip install -e ".[dev]"')
 

@@ -18,14 +18,16 @@ def test_library_in_sync_with_notebooks(tmp_path):
     for p in ('nbs', 'settings.ini', 'memo_nb'): 
         (shutil.copytree if (ROOT/p).is_dir() else shutil.copy)(ROOT/p, tmp_path/p)
     subprocess.run(['nbdev_export'], cwd=tmp_path, check=True, capture_output=True)
-    for f in (ROOT/'memo_nb').glob('*.py'):
-        assert (tmp_path/'memo_nb'/f.name).read_text() == f.read_text(), f"{f} is out of sync: run nbdev_export"
-    assert {f.name for f in (tmp_path/'memo_nb').glob('*.py')} == {f.name for f in (ROOT/'memo_nb').glob('*.py')}
+    for f in (ROOT/'memo_nb').rglob('*.py'):
+        rel = f.relative_to(ROOT/'memo_nb')
+        assert (tmp_path/'memo_nb'/rel).read_text() == f.read_text(), f"{f} is out of sync: run nbdev_export"
+    made = lambda root: {f.relative_to(root).as_posix() for f in root.rglob('*.py')}
+    assert made(tmp_path/'memo_nb') == made(ROOT/'memo_nb')
 
 
 def test_committed_results_name_no_absolute_path():
     "Showcase results are portable: every path in them is relative to the repository (memo-nb publish makes them so)."
-    from memo_nb.publish import absolute_paths
+    from memo_nb.study.publish import absolute_paths
     assert (ROOT/'results').exists()
     assert absolute_paths(ROOT/'results') == []
 
@@ -33,7 +35,7 @@ def test_committed_results_name_no_absolute_path():
 def test_library_notebooks_show_their_outputs():
     "A reader of nbs/ sees every library notebook's examples executed: each one that exports code keeps outputs."
     import json
-    for nb in sorted((ROOT/'nbs').glob('[0-9]*.ipynb')):
+    for nb in sorted((ROOT/'nbs').rglob('[0-9]*.ipynb')):
         cells = json.loads(nb.read_text())['cells']
         if not any('#| export' in ''.join(c['source']) for c in cells): continue
         assert sum(len(c.get('outputs', [])) for c in cells if c['cell_type'] == 'code') > 0, f"{nb.name} has lost its outputs"
@@ -41,7 +43,7 @@ def test_library_notebooks_show_their_outputs():
 
 def test_library_notebooks_outputs_belong_to_their_code():
     "Each library notebook was executed (memo-nb notebooks) after its code last changed: its stamp is the digest of its code cells."
-    from memo_nb.docs import stale_notebooks, library_notebooks
+    from memo_nb.study.docs import stale_notebooks, library_notebooks
     assert len(library_notebooks(ROOT)) > 10
     assert stale_notebooks(ROOT) == [], "re-execute them with `memo-nb notebooks`"
 
@@ -95,11 +97,11 @@ def test_site_builds_offline_and_every_page_opens(tmp_path):
     browser = next((b for b in map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome')) if b), None)
     if browser is None: pytest.skip('needs Chromium (Debian: apt install chromium)')
     import json
-    from memo_nb.docs import build_site, site_problems
+    from memo_nb.study.docs import build_site, site_problems
     site = tmp_path/'site'
     pages = build_site(site, ROOT)
-    assert {'index.html', 'nbs/01_augment.html'} <= {str(p.relative_to(site)) for p in pages}
-    assert len(pages) == len(list((ROOT/'nbs').glob('*.ipynb'))) + len(STUDY_RESULTS)
+    assert {'index.html', 'nbs/data/22_augment.html'} <= {str(p.relative_to(site)) for p in pages}
+    assert len(pages) == len([p for p in (ROOT/'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts]) + len(STUDY_RESULTS)
     assert site_problems(site) == []
     for page in pages:
         checked = page.with_name(page.stem + '.check.html')

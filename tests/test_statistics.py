@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from memo_nb.spreads import latent_spread, simulate_bits, detectable_sigma, augmentation_spread
+from memo_nb.analysis.spreads import latent_spread, simulate_bits, detectable_sigma, augmentation_spread
 
 
 @pytest.mark.parametrize('sigma', [0., 0.05, 0.1, 0.2])
@@ -45,7 +45,7 @@ SIM = dict(N=6, K=512, p_mean=0.5, sigma=0.07, draw_sigma=0.30)
 @pytest.mark.parametrize('M', [4, 10, 40])
 def test_object_spread_does_not_depend_on_the_number_of_draws(M):
     "σ_obj stays at 0.07 at every M while the pooled σ (object + augmentation/M) falls with M."
-    from memo_nb.spreads import spread_variances
+    from memo_nb.analysis.spreads import spread_variances
     v = [spread_variances(simulate_bits(SIM['N'], M, SIM['K'], SIM['p_mean'], SIM['sigma'], seed=s, draw_sigma=SIM['draw_sigma']))
          for s in range(10)]
     obj, pooled = np.sqrt(np.mean([x['object'] for x in v])), np.sqrt(np.mean([x['pooled'] for x in v]))
@@ -55,7 +55,7 @@ def test_object_spread_does_not_depend_on_the_number_of_draws(M):
 
 def test_object_spread_interval_covers_the_truth():
     "The object-bootstrap interval of σ_obj at M = 4 covers 0.07 in 90-98% of 100 simulated runs."
-    from memo_nb.spreads import spread_replicates
+    from memo_nb.analysis.spreads import spread_replicates
     covered = []
     for s in range(100):
         b = simulate_bits(SIM['N'], 4, SIM['K'], SIM['p_mean'], SIM['sigma'], seed=1000 + s, draw_sigma=SIM['draw_sigma'])
@@ -66,7 +66,7 @@ def test_object_spread_interval_covers_the_truth():
 
 def test_levels_are_read_exactly():
     "Two setups crossing p0 = 0.5 at different means are both read at 0.5 exactly, by interpolation between their bracketing epochs."
-    from memo_nb.spreads import spreads_at_level
+    from memo_nb.analysis.spreads import spreads_at_level
     for p_hi in (0.515, 0.599):
         b = np.stack([simulate_bits(6, 2, 256, 0.4, 0.1, seed=1), simulate_bits(6, 2, 256, p_hi, 0.1, seed=2)])
         r = spreads_at_level(b, 0.5, n_boot=20, n_perm=20)
@@ -76,7 +76,7 @@ def test_levels_are_read_exactly():
 
 def _object_p_value(bits, seed, n_perm=100):
     "Claim 1's p-value of the object spread of one epoch's bits, as a study computes it (simulated null, copy component)."
-    from memo_nb.spreads import spreads_at_level
+    from memo_nb.analysis.spreads import spreads_at_level
     return spreads_at_level(bits[None], 0., n_boot=20, n_perm=n_perm, seed=seed)['object']['p_value']
 
 
@@ -100,7 +100,7 @@ def test_object_null_rejects_at_most_7_percent(N, M, K):
 
 def _class_biased_readings(true, runs, N=6):
     "Object-spread readings of records whose copies each have their own class bias (sd 0.1)."
-    from memo_nb.spreads import spreads_at_level
+    from memo_nb.analysis.spreads import spreads_at_level
     return [spreads_at_level(simulate_bits(N, 4, 256, 0.3, true, seed=8000 + s, draw_sigma=0.25, class_sd=0.1)[None], 0., n_boot=200,
                              n_perm=100, seed=s)['object'] for s in range(runs)]
 
@@ -116,7 +116,7 @@ def test_copy_effects_keep_intervals_and_nulls_honest(runs, cover, reject):
 
 
 def test_a_spread_whose_interval_reaches_zero_is_an_upper_bound():
-    from memo_nb.spreads import spreads_at_level
+    from memo_nb.analysis.spreads import spreads_at_level
     r = spreads_at_level(simulate_bits(6, 4, 256, 0.3, 0., seed=3)[None], 0., n_boot=100, n_perm=20)
     assert r['augmentation']['upper_bound'] and r['augmentation']['ci'][0] == 0 and r['augmentation']['ci'][1] > 0
     assert not spreads_at_level(simulate_bits(6, 4, 256, 0.3, 0.2, seed=3)[None], 0., n_boot=100, n_perm=20)['object']['upper_bound']

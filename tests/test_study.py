@@ -5,19 +5,19 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from memo_nb.config import TrainConfig
-from memo_nb.setups import SETUPS, STUDY_SETUPS
-from memo_nb.claims import VERDICTS
+from memo_nb.training.config import TrainConfig
+from memo_nb.methods.setups import SETUPS, STUDY_SETUPS
+from memo_nb.analysis.claims import VERDICTS
 
 
 def memo_nb(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *args],
+    return subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args],
                           cwd=cwd, capture_output=True, text=True)
 
 
 def main_in_this_process(capsys, *args)->tuple[int, str]:
-    "The exit status of `memo-nb ARGS` run by `memo_nb.cli.main` in this process, and what it wrote to stderr (no second interpreter to start)."
-    from memo_nb.cli import main
+    "The exit status of `memo-nb ARGS` run by `memo_nb.study.cli.main` in this process, and what it wrote to stderr (no second interpreter to start)."
+    from memo_nb.study.cli import main
     with pytest.raises(SystemExit) as e: main(list(args))
     return e.value.code, capsys.readouterr().err
 
@@ -83,8 +83,8 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
 
 def test_score_files_are_written_and_compare_reads_them_back(smoke_run, capsys):
     "Every study writes scores.csv and C-score-layout .npz files; `memo-nb compare` of a setup's own file with it gives rho = 1."
-    from memo_nb.cli import main
-    from memo_nb.records import load_probe
+    from memo_nb.study.cli import main
+    from memo_nb.training.records import load_probe
     out, _ = smoke_run
     header = (out/'scores.csv').read_text().splitlines()[0].split(',')
     assert header[:5] == ['dataset', 'index', 'label', 'class', 'simclr:r'] and {f'{s}:r' for s in STUDY_SETUPS} <= set(header)
@@ -115,8 +115,8 @@ def test_train_notebook_gets_the_whole_config(smoke_run):
 
 def test_rerun_skips_finished_training(smoke_run):
     "The training stage of `memo-nb run` (checks, worker processes, joining the shards), run again on the finished smoke study, rewrites no file."
-    from memo_nb.runner import prepare_study
-    from memo_nb.distributed import train_in_workers, default_workers
+    from memo_nb.study.runner import prepare_study
+    from memo_nb.training.distributed import train_in_workers, default_workers
     out, _ = smoke_run
     files = sorted(f for f in (out/'train').rglob('*') if f.is_file())
     stamps = [f.stat().st_mtime_ns for f in files]
@@ -288,7 +288,7 @@ def without_cifar(tmp_path)->dict:
 def test_a_run_without_its_data_names_download_and_a_dry_run_plans_it(tmp_path):
     "`memo-nb run cpu` with no CIFAR-10 here stops before any work in one line naming --download; a dry run plans it and says what it would fetch."
     env, out = without_cifar(tmp_path), tmp_path/'cpu'
-    run = lambda *args: subprocess.run([sys.executable, '-c', 'from memo_nb.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    run = lambda *args: subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True, env=env)
     res = run('run', 'cpu', '--out', str(out))
     assert res.returncode == 2 and '--download' in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not out.exists() and not (tmp_path/'empty_data').exists()
@@ -307,7 +307,7 @@ def test_bad_worker_count_is_refused(tmp_path):
 def test_publish_is_portable_and_refusal_keeps_the_old_copy(smoke_run, tmp_path):
     "publish relativizes the paths of the clone that ran the study; a copy it refuses leaves the published folder as it was."
     import shutil
-    from memo_nb.publish import publish, absolute_paths
+    from memo_nb.study.publish import publish, absolute_paths
     out, _ = smoke_run
     dest = publish(out, tmp_path/'results'/'smoke')
     assert not absolute_paths(dest) and (dest/'REPORT.html').exists()
@@ -322,8 +322,8 @@ def test_publish_is_portable_and_refusal_keeps_the_old_copy(smoke_run, tmp_path)
 
 def test_explorer_page_holds_the_records(smoke_run):
     "explorer.html lists every probe object; for three objects its r and curve agree with the records read directly."
-    from memo_nb.explorer import read_explorer, decode_curve
-    from memo_nb.records import load_records, select_view
+    from memo_nb.analysis.explorer import read_explorer, decode_curve
+    from memo_nb.training.records import load_records, select_view
     out, _ = smoke_run
     page = read_explorer(out/'explorer.html')
     rec = {s: load_records(out/'train'/s) for s in ('simclr', 'random')}

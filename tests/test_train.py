@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from memo_nb.augment import normalize
-from memo_nb.data import load_dataset, balanced_indices
-from memo_nb.setups import get_setup
-from memo_nb.config import TrainConfig, resolved
-from memo_nb.copies import CopyGroup
-from memo_nb.records import load_records
-from memo_nb.train import train_epoch, train_run
+from memo_nb.data.augment import normalize
+from memo_nb.data.datasets import load_dataset, balanced_indices
+from memo_nb.methods.setups import get_setup
+from memo_nb.training.config import TrainConfig, resolved
+from memo_nb.training.copies import CopyGroup
+from memo_nb.training.records import load_records
+from memo_nb.training.loop import train_epoch, train_run
 
 # deterministic: bit-exact comparisons hold on CUDA too (cudnn picks fixed algorithms); no effect on CPU
 TINY = dict(dataset='digits', train_size=256, copies=2, probe_size=64, draws=2, epochs=3, width=4, batch_size=32, probe_batch=32,
@@ -222,8 +222,8 @@ def test_folder_of_another_record_format_is_refused_by_name(tmp_path):
 
 def test_every_registered_setup_gets_its_own_random_streams():
     "Seeds come from the whole key: no two setups share the initial weights, data order or augmentations of a copy."
-    from memo_nb.config import derive_seed
-    from memo_nb.setups import SETUPS
+    from memo_nb.training.config import derive_seed
+    from memo_nb.methods.setups import SETUPS
     for copy in range(4):
         seeds = {(s, k): derive_seed(0, s, k, copy) for s in SETUPS for k in ('init', 'order', 'aug')}
         assert len(set(seeds.values())) == len(seeds), copy
@@ -235,7 +235,7 @@ def test_every_registered_setup_gets_its_own_random_streams():
 
 def test_contrastive_records_keep_batch_mate_partitions(tmp_path):
     "A contrastive run records draw 0 under R other probe partitions; each draw's own partition is seeded and differs between draws."
-    from memo_nb.train import probe_partitions
+    from memo_nb.training.loop import probe_partitions
     cfg = resolved(TrainConfig(setup='simclr', lr=1e-3, **{**TINY, 'epochs': 1, 'probe_batch': 8}))
     rec = load_records(train_run(cfg, tmp_path/'s', progress=False))
     assert rec['mates'].shape == (2, 2, cfg.mate_partitions, 64) and rec['record_format'] == 2
@@ -246,7 +246,7 @@ def test_contrastive_records_keep_batch_mate_partitions(tmp_path):
 
 def test_kept_weights_are_the_networks_of_their_epoch_and_survive_a_resume(tmp_path):
     "keep_weights=2 over 4 epochs keeps epochs 2 and 4, across a resume; epoch 4's are the final weights, epoch 2's differ from them."
-    from memo_nb.train import weights_path, kept_weight_epochs
+    from memo_nb.training.loop import weights_path, kept_weight_epochs
     cfg = TrainConfig(setup='supervised', lr=0.05, keep_weights=2, **{**TINY, 'epochs': 4})
     part = train_run(cfg, tmp_path/'part', progress=False, stop_after=3)
     assert kept_weight_epochs(part) == [2]
@@ -263,7 +263,7 @@ def test_kept_weights_are_the_networks_of_their_epoch_and_survive_a_resume(tmp_p
 
 def test_collapse_check_stops_names_and_resumes(tmp_path):
     "A tripped collapse check stops the run after the epoch it trips on, keeps the records, and the run resumes to the same records."
-    from memo_nb.train import CollapseError
+    from memo_nb.training.loop import CollapseError
     cfg = TrainConfig(setup='simsiam', lr=0.05, **TINY)
     whole = train_run(cfg, tmp_path/'whole', progress=False)
     spread = load_records(whole)['embedding_std']

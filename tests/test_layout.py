@@ -1,0 +1,81 @@
+"The package's plan: modules live in stage subpackages, and imports only point down the pipeline, never in a circle."
+import ast
+from pathlib import Path
+
+from conftest import ROOT
+
+STAGES = ('data', 'methods', 'training', 'analysis', 'study')   # the pipeline, in order: a stage reads only itself and the stages before it
+PKG = ROOT/'memo_nb'
+
+
+def module_name(path:Path)->str:
+    parts = path.relative_to(ROOT).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def imported_modules(path:Path)->set[str]:
+    "Every memo_nb module `path` imports, at its top or inside a function, absolute or relative."
+    me, out = module_name(path).split('.'), set()
+    package = me if path.name == '__init__.py' else me[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import): names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = '.'.join(package[:len(package) - node.level + 1] + ([node.module] if node.module else [])) if node.level else node.module
+            names = [base] + [f'{base}.{a.name}' for a in node.names]   # `from pkg import module` imports the module
+        else: continue
+        out |= {n for n in names if n and n.split('.')[0] == 'memo_nb'}
+    known = {module_name(p) for p in PKG.rglob('*.py')}
+    return {n for n in out if n in known} - {module_name(path)}
+
+
+def graph()->dict[str, set[str]]:
+    return {module_name(p): imported_modules(p) for p in PKG.rglob('*.py') if p.name != '_modidx.py'}
+
+
+def stage(module:str)->int|None:
+    parts = module.split('.')
+    return STAGES.index(parts[1]) if len(parts) > 1 and parts[1] in STAGES else None
+
+
+def test_every_module_lives_in_a_stage():
+    flat = [m for m in graph() if m != 'memo_nb' and stage(m) is None]
+    assert flat == [], f"modules outside the stages {STAGES}: {flat}"
+    assert {p.name for p in PKG.iterdir() if p.is_dir() and not p.name.startswith('_')} - {'__pycache__'} == set(STAGES)
+
+
+def upward(g:dict[str, set[str]])->list[str]:
+    return [f"{m} -> {n}" for m, ns in g.items() for n in ns if stage(m) is not None and stage(n) is not None and stage(n) > stage(m)]
+
+
+def circles(g:dict[str, set[str]])->list[str]:
+    state, found = {}, []
+    def visit(m, path):
+        state[m] = 'open'
+        for n in sorted(g.get(m, ())):
+            if state.get(n) == 'open': found.append(' -> '.join(path[path.index(n):] + [n]))
+            elif n not in state: visit(n, path + [n])
+        state[m] = 'done'
+    for m in sorted(g):
+        if m not in state: visit(m, [m])
+    return found
+
+
+def test_imports_point_down_the_pipeline():
+    assert upward(graph()) == [], "a stage imports a later stage"
+
+
+def test_no_import_circle():
+    assert circles(graph()) == []
+
+
+def test_the_checker_sees_a_circle_and_an_upward_arrow():
+    "The checks fail on the old plan (setups -> ssl_methods -> setups; docs reading the runner is sideways, training reading analysis is up)."
+    old = {'memo_nb.methods.setups': {'memo_nb.methods.ssl_methods'}, 'memo_nb.methods.ssl_methods': {'memo_nb.methods.setups'},
+           'memo_nb.training.loop': {'memo_nb.analysis.spreads'}, 'memo_nb.study.docs': {'memo_nb.study.runner'}}
+    assert circles(old) == ['memo_nb.methods.setups -> memo_nb.methods.ssl_methods -> memo_nb.methods.setups']
+    assert upward(old) == ['memo_nb.training.loop -> memo_nb.analysis.spreads']
+    # the reader finds relative imports, imports inside functions, and `from package import module`
+    p = PKG/'methods'/'setups.py'
+    assert 'memo_nb.methods.ssl_methods' in imported_modules(p) and 'memo_nb.methods.objectives' in imported_modules(p)
+    assert 'memo_nb.training.loop' in graph()['memo_nb.analysis.representations']
+    assert stage('memo_nb.study.cli') > stage('memo_nb.analysis.claims') > stage('memo_nb.training.loop') > stage('memo_nb.methods.setups') > stage('memo_nb.data.files')
