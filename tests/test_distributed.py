@@ -106,3 +106,25 @@ def test_a_worker_killed_by_a_signal_is_named(tmp_path):
     for s in order[:order.index(m[1])]:   # it trains its items in the study's order: each one before the named one is finished
         assert is_finished(shard_dir(out/'train'/s, range(1, 2)), cfgs[s], range(1, 2)), (s, line[0])
     assert not (out/'REPORT.md').exists()
+
+
+def test_damaged_files_are_named_once_and_recomputed(tmp_path, capfd):
+    "A cut record and a cut weights file: the study names both in one line, its two workers train silently, and the same records come back."
+    from memo_nb.study.runner import prepare_study
+    from memo_nb.training.distributed import train_in_workers
+    from memo_nb.training.loop import report_damage, damaged_files, weights_path
+    out = tmp_path/'out'
+    from memo_nb.study.params import parse_overrides
+    cfgs, _, _ = prepare_study('smoke', out, overrides=parse_overrides(['setups=random', 'epochs=2']))
+    train_in_workers(cfgs, out, 2, progress=False)
+    run = out/'train'/'random'; before = load_records(run)
+    for f in (run/'records'/'epoch_0001.npz', weights_path(run, 1)): f.write_bytes(f.read_bytes()[:100])
+    capfd.readouterr()
+    assert report_damage(run, 'random') == [run/'records'/'epoch_0001.npz', weights_path(run, 1)]
+    train_in_workers(cfgs, out, 2, progress=False)
+    said = capfd.readouterr()
+    assert said.out.splitlines()[0] == '[memo-nb] random: 2 damaged file(s), recomputed: records/epoch_0001.npz, weights/copy_01.pt'
+    assert 'damaged' not in said.out.split('\n', 1)[1] + said.err and 'Warning' not in said.err, said
+    assert damaged_files(run) == [] and is_finished(run, cfgs['random'])
+    after = load_records(run)
+    for k in ('correct', 'p_true', 'loss', 'acc'): assert np.array_equal(before[k], after[k], equal_nan=True), k

@@ -163,14 +163,14 @@ def test_concurrent_runs_and_regrouped_resume(tmp_path):
     for i in range(3): assert weights(part, i).keys() == weights(whole, i).keys()
 
 
-def test_damaged_checkpoint_is_recomputed(tmp_path):
-    "A checkpoint cut short is named in a warning and the run trains again, to the same records."
+def test_damaged_checkpoint_is_recomputed(tmp_path, capsys):
+    "A checkpoint cut short is named in one line and the run trains again, to the same records."
     cfg = TrainConfig(setup='supervised', lr=0.05, **TINY)
     whole = load_records(train_run(cfg, tmp_path/'whole', progress=False))
     part = train_run(cfg, tmp_path/'part', progress=False, stop_after=2)
     raw = (part/'state.pt').read_bytes(); (part/'state.pt').write_bytes(raw[:len(raw)//3])
-    with pytest.warns(UserWarning, match=r'state.pt cannot be read.*from epoch 0'):
-        train_run(cfg, part, progress=False)
+    capsys.readouterr(); train_run(cfg, part, progress=False)
+    assert capsys.readouterr().out == '[memo-nb] supervised: 1 damaged file(s), recomputed: state.pt\n'
     again = load_records(part)
     for k in ('correct', 'p_true', 'loss', 'acc'): np.testing.assert_array_equal(whole[k], again[k], err_msg=k)
 
@@ -275,3 +275,21 @@ def test_collapse_check_stops_names_and_resumes(tmp_path):
     train_run(cfg, tmp_path/'part', progress=False)   # collapse_std is a runtime setting: the same run continues
     a, b = load_records(whole), load_records(tmp_path/'part')
     for k in ('correct', 'p_true', 'loss', 'embedding_std'): np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_a_study_resolves_each_setup_once(tmp_path, monkeypatch):
+    "Profile, overrides and setup defaults are resolved once per setup, in study_configs; train_run receives that configuration and resolves nothing."
+    import memo_nb.study.params as params_mod, memo_nb.training.loop as loop_mod, memo_nb.training.distributed as dist_mod
+    from memo_nb.study.params import parse_overrides
+    from memo_nb.study.runner import prepare_study
+    from memo_nb.training.config import is_resolved, resolved as real_resolved
+    calls, received = [], []
+    monkeypatch.setattr(params_mod, 'resolved', lambda c: calls.append(c.setup) or real_resolved(c))
+    monkeypatch.setattr(loop_mod, 'resolved', lambda c: pytest.fail(f"train_run resolved {c.setup} again"))
+    real_train_run = dist_mod.train_run
+    monkeypatch.setattr(dist_mod, 'train_run', lambda cfg, *a, **k: received.append(cfg) or real_train_run(cfg, *a, **k))
+    cfgs, _, out = prepare_study('smoke', tmp_path/'out', overrides=parse_overrides(['setups=simclr,random', 'epochs=1', 'random.lr=0.02']))
+    assert sorted(calls) == ['random', 'simclr']
+    dist_mod.train_items(cfgs, out, progress=False)
+    assert [c.setup for c in received] == ['simclr', 'random'] and all(is_resolved(c) for c in received)
+    assert received == list(cfgs.values()) and received[1].lr == 0.02 and received[0].temperature is not None

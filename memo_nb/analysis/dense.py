@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..training.config import TrainConfig, resolved, run_data, derive_seed, pick_device, RunData
+from ..training.config import TrainConfig, require_resolved, run_data, derive_seed, pick_device, RunData
 from ..data.datasets import balanced_indices
 from ..training.copies import copy_groups
 from ..data.files import atomic_write
@@ -26,7 +26,7 @@ def dense_config(cfg:TrainConfig, n_objects:int|None=None)->TrainConfig:
     "The run's resolved configuration with the dense probe's objects (`n_objects`, default `dense_size`) and draws in place of the probe's, validated."
     from memo_nb.training.config import validate
     from memo_nb.methods.setups import get_setup
-    cfg = resolved(cfg)
+    require_resolved(cfg, 'the dense probe')
     dc = replace(cfg, probe_size=n_objects or cfg.dense_size, draws=cfg.dense_draws if get_setup(cfg.setup).augmented else 1, mate_partitions=0)
     validate(dc)   # e.g. a contrastive probe batch of one object
     return dc
@@ -76,7 +76,7 @@ def dense_probe(cfg:TrainConfig, run:str|Path)->dict|None:
     "Read the run's kept weights at the epochs that bracket `cfg.dense_levels` with the dense probe; {'epochs', 'missing'}, or None without one."
     from memo_nb.training.records import load_records
     from memo_nb.analysis.heldout import analysis_records
-    cfg, run = resolved(cfg), Path(run)
+    require_resolved(cfg, 'the dense probe'); run = Path(run)
     if not cfg.dense_size: return None
     epochs = level_epochs(level_mean(analysis_records(load_records(run))[0]), cfg.dense_levels)
     data, device = run_data(cfg), pick_device(cfg.device)

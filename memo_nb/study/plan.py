@@ -95,10 +95,10 @@ AUG_NUISANCE = {'simclr': 0.30}   # σ_aug held for a setup's σ_obj power (othe
 
 def _setup_power(s:str, c:TrainConfig, levels, n_sim:int)->list[dict]:
     "Rows of `design_power` for one setup."
-    from memo_nb.training.config import resolved, in_copies
+    from memo_nb.training.config import require_resolved, in_copies
     from memo_nb.analysis.spreads import detectable_sigma
     from memo_nb.analysis.claims import MIN_COPIES
-    c = resolved(c)
+    require_resolved(c, 'design_power')
     N, M, K = in_copies(c), c.draws, c.probe_size
     if c.dense_size:   # the levels are read from the dense probe (memo_nb.analysis.dense): its objects and draws
         M, K = (c.dense_draws if c.draws > 1 else 1), (K if c.subsample < 1 else min(c.dense_size, c.train_size or c.dense_size))

@@ -15,7 +15,7 @@ from ..data.datasets import load_dataset, dataset_missing, split_size, data_root
 from ..training.config import TrainConfig, check_sizes
 from ..methods.setups import get_setup, CONTRASTIVE
 from .params import StudyParams, study_configs, score_file_size
-from ..training.loop import run_config_changes
+from ..training.loop import run_config_changes, report_damage
 from ..training.convcheck import machine_summary
 from ..training.distributed import start_ranks, stop_ranks, train_items, join_items, train_in_workers, default_workers
 from .report import write_report
@@ -183,6 +183,7 @@ def execute_study(profile:str, cfgs:dict, params:StudyParams, out:Path, quiet:bo
                 {'profile': profile, 'configs': {s: asdict(c) for s, c in cfgs.items()}, 'params': params.to_json(),
                  'machine': machine_summary()}, indent=1).encode()))
             for s, cfg in cfgs.items(): _say(quiet, f"{s}: {cfg.copies} copies x {cfg.epochs} epochs, width {cfg.width}, {cfg.dataset}")
+        for s in cfgs: report_damage(out/'train'/s, s, say=lambda m: _say(quiet, m.removeprefix('[memo-nb] ')))   # once, before any worker
         if world > 1: _say(quiet, f"rank {rank} of {world}: training its shard of every setup")
         if world == 1:
             workers = workers or default_workers(cfgs)
@@ -192,8 +193,7 @@ def execute_study(profile:str, cfgs:dict, params:StudyParams, out:Path, quiet:bo
         if not join_items(cfgs, out, rank, world): return out  # under torchrun: the other ranks are done here
         _dense_probes(cfgs, out, quiet)
         for name, tag, nb_params in study_notebooks(cfgs, params, out): _notebook(name, out, tag, nb_params, quiet)
-        write_report(out)
-        _say(quiet, f"report: {out/'REPORT.md'}")
+        write_report(out)   # the command line names it, with the verdicts
         return out
     finally: stop_ranks()
 

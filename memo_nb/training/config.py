@@ -17,8 +17,8 @@ from ..methods.setups import SETUPS, get_setup
 
 # %% auto 0
 __all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'kept_epochs', 'validate',
-           'resolved', 'check_sizes', 'copy_train_size', 'derive_seed', 'generator', 'RunData', 'run_data',
-           'membership_mask', 'distinct_in_sets', 'copy_members', 'pick_device']
+           'resolved', 'is_resolved', 'require_resolved', 'check_sizes', 'copy_train_size', 'derive_seed', 'generator',
+           'RunData', 'run_data', 'membership_mask', 'distinct_in_sets', 'copy_members', 'pick_device']
 
 # %% ../../nbs/training/40_config.ipynb
 @dataclass
@@ -124,15 +124,27 @@ def validate(cfg:TrainConfig):
     _check(cfg.head in HEADS, f"Unknown head {cfg.head!r}; allowed: {', '.join(map(repr, HEADS))}.")
     check_dataset_name(cfg.dataset)
 
-def resolved(cfg:TrainConfig)->TrainConfig:
-    "`cfg` with the setup's temperature, optimiser and probe draws filled in, after validation."
-    validate(cfg)
+# %% ../../nbs/training/40_config.ipynb
+def _with_setup_defaults(cfg:TrainConfig)->TrainConfig:
     setup = get_setup(cfg.setup)
     return replace(cfg,
         temperature=cfg.temperature if cfg.temperature is not None else setup.temperature,
         optimizer=cfg.optimizer if cfg.optimizer != 'auto' else setup.optimizer,
         draws=cfg.draws if setup.augmented else 1,
         mate_partitions=cfg.mate_partitions if setup.objective.self_supervised else 0)
+
+def resolved(cfg:TrainConfig)->TrainConfig:
+    "`cfg` validated, with the setup's temperature, optimiser and probe draws filled in: the one resolution of a configuration."
+    validate(cfg)
+    return _with_setup_defaults(cfg)
+
+def is_resolved(cfg:TrainConfig)->bool:
+    "Whether `cfg` already holds what `resolved` fills in (it was resolved, or written out in full)."
+    return _with_setup_defaults(cfg) == cfg
+
+def require_resolved(cfg:TrainConfig, who:str):
+    "Refuse a configuration that was not resolved, naming `who` needs it."
+    _check(is_resolved(cfg), f"{who} needs a resolved configuration (memo_nb.training.config.resolved); got {cfg.setup!r} with temperature {cfg.temperature!r}, optimizer {cfg.optimizer!r}, draws {cfg.draws!r}.")
 
 # %% ../../nbs/training/40_config.ipynb
 def check_sizes(cfg:TrainConfig, n_split:int):

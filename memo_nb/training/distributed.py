@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import TrainConfig, resolved, pick_device, kept_epochs
+from .config import TrainConfig, resolved, require_resolved, pick_device, kept_epochs
 from .records import read_epoch, record_path, save_epoch_records
 from .loop import train_run, is_finished, weights_path, check_run_folder, copies_label
 
@@ -37,7 +37,7 @@ def shard_dir(run:str|Path, copies:range)->Path:
 # %% ../../nbs/training/44_distributed.ipynb
 def assemble_shards(run:str|Path, cfg:TrainConfig, shards:list[range])->Path:
     "Join the finished shards of a run into the run folder `run` (records, probe metadata, final, kept and dense-probe weights); returns `run`."
-    cfg, run = resolved(cfg), Path(run)
+    require_resolved(cfg, 'assemble_shards'); run = Path(run)
     if is_finished(run, cfg): return run
     covered = sorted(i for c in shards for i in c)
     if covered != list(range(cfg.copies)): raise ValueError(f"The shards {shards} do not cover the {cfg.copies} copies of {cfg.setup} once each.")
@@ -102,8 +102,8 @@ def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, 
         if world > 1 and is_finished(run, cfgs[setup]): continue  # trained and joined before, e.g. by a run with other workers
         if on_item: on_item(setup, copies)
         try:
-            if world == 1: train_run(cfgs[setup], run, progress=progress)
-            else: train_run(cfgs[setup], shard_dir(run, copies), progress=progress, copies=copies, position=position)
+            if world == 1: train_run(cfgs[setup], run, progress=progress, report=False)   # the runner named damaged files once
+            else: train_run(cfgs[setup], shard_dir(run, copies), progress=progress, copies=copies, position=position, report=False)
         except Exception as e:
             where = f"rank {rank} of {world}: " if world > 1 else ''
             raise TrainingError(f"{where}training {setup}, {copies_label(copies)}, failed: {type(e).__name__}: {e}") from e

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/training/43_loop.ipynb 3
 from __future__ import annotations
-import json, math, warnings, zipfile
+import json, math, zipfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -15,15 +15,15 @@ from torch import Tensor
 from ..data.datasets import ImageSet
 from ..data.files import atomic_write
 from ..methods.setups import get_setup, embedding_spread
-from .config import TrainConfig, resolved, run_identity, run_data, generator, pick_device, kept_epochs
+from .config import TrainConfig, resolved, is_resolved, run_identity, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format
 from .records import save_epoch_records, save_probe, damaged_records, select_view, record_path, read_epoch, RECORD_FORMAT, record_format
 
 # %% auto 0
 __all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_step', 'train_epoch', 'tune_cpu_allocator',
            'run_config_changes', 'check_run_folder', 'weights_path', 'kept_weight_epochs', 'is_finished', 'restore',
-           'save_state', 'save_weights', 'CollapseError', 'collapsed_copies', 'check_collapse', 'dense_weights_path',
-           'DenseWindow', 'copies_label', 'train_run']
+           'save_state', 'save_weights', 'damaged_files', 'report_damage', 'CollapseError', 'collapsed_copies',
+           'check_collapse', 'dense_weights_path', 'DenseWindow', 'copies_label', 'train_run']
 
 # %% ../../nbs/training/43_loop.ipynb
 def probe_views(cfg:TrainConfig, images:Tensor,
@@ -155,9 +155,7 @@ def is_finished(run:Path, cfg:TrainConfig, copies:range|None=None)->bool:
     n_records = len(list((run/'records').glob('epoch_*.npz')))
     copies = range(cfg.copies) if copies is None else copies
     if n_records != cfg.epochs + 1 or not all(_readable_zip(weights_path(run, i)) for i in copies): return False
-    bad = damaged_records(run)
-    if bad: warnings.warn(f"{len(bad)} damaged record file(s) in {run} ({bad[0].name} ...): training {cfg.setup} again to recompute them.")
-    return not bad
+    return not damaged_records(run)   # named by report_damage, recomputed by train_run
 
 # %% ../../nbs/training/43_loop.ipynb
 def restore(run:Path, cfg:TrainConfig, groups:list[CopyGroup], device:torch.device)->int:
@@ -165,16 +163,11 @@ def restore(run:Path, cfg:TrainConfig, groups:list[CopyGroup], device:torch.devi
     path = run/'state.pt'
     if not path.exists(): return 0
     try: state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as e:
-        warnings.warn(f"Checkpoint {path} cannot be read ({type(e).__name__}: {e}); training {cfg.setup} again from epoch 0.")
-        return 0
-    bad = [f for f in damaged_records(run) if int(f.stem.split('_')[1]) <= state['epoch']]
-    if bad:
-        warnings.warn(f"Record file {bad[0]} cannot be read; training {cfg.setup} again from epoch 0 to recompute it.")
-        return 0
+    except Exception: return 0   # damaged: named by report_damage
+    if any(int(f.stem.split('_')[1]) <= state['epoch'] for f in damaged_records(run)): return 0
     saved = dict(zip(state.get('indices', range(len(state['copies']))), state['copies']))
     if any(i not in saved for g in groups for i in g.indices):
-        warnings.warn(f"Checkpoint {path} holds other copies than this run's; training {cfg.setup} again from epoch 0.")
+        print(f"[memo-nb] {cfg.setup}: the checkpoint {path} holds other copies than this run's; training again from epoch 0", flush=True)
         return 0
     for g in groups: g.load_state([saved[i] for i in g.indices])
     return state['epoch'] + 1
@@ -189,6 +182,20 @@ def save_weights(run:Path, groups:list[CopyGroup], epoch:int|None=None):
     for g in groups:
         for j, i in enumerate(g.indices): atomic_write(weights_path(run, i, epoch), lambda f: torch.save(g.network_state(j), f))
     if epoch is None: (run/'state.pt').unlink(missing_ok=True)
+
+# %% ../../nbs/training/43_loop.ipynb
+def damaged_files(run:str|Path)->list[Path]:
+    "The files of `run` and of its shards that exist but cannot be read and that training recomputes: epoch records, final weights, checkpoints."
+    run = Path(run)
+    folders = [run, *sorted((run/'shards').glob('copies_*'))]
+    pts = [p for f in folders for p in [*sorted((f/'weights').glob('copy_*.pt')), f/'state.pt'] if p.exists()]
+    return [*(p for f in folders for p in damaged_records(f)), *(p for p in pts if not _readable_zip(p))]
+
+def report_damage(run:str|Path, setup:str, say=print)->list[Path]:
+    "Say in one line which files of `run` cannot be read and will be recomputed (nothing when none); returns them."
+    bad = damaged_files(run)
+    if bad: say(f"[memo-nb] {setup}: {len(bad)} damaged file(s), recomputed: {', '.join(p.relative_to(run).as_posix() for p in bad)}")
+    return bad
 
 # %% ../../nbs/training/43_loop.ipynb
 class CollapseError(RuntimeError):
@@ -261,16 +268,18 @@ def copies_label(copies:range)->str:
 def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None,
               copies:range|None=None, # train only these copies (a shard of the run, see memo_nb.training.distributed); None: all N
               position:int|None=None, # the bar's line in the terminal, when several processes show theirs
+              report:bool=True,       # name the damaged files it recomputes (the study runner names them itself, once)
              )->Path:
     "Train (or resume) the N copies of `cfg` (or the shard `copies` of them) in the folder `run`; returns the folder."
     from tqdm import tqdm
-    cfg, run = resolved(cfg), Path(run)
+    cfg, run = cfg if is_resolved(cfg) else resolved(cfg), Path(run)   # a study's is resolved already; one made by hand is resolved here
     setup, device = get_setup(cfg.setup), pick_device(cfg.device)
     if device.type == 'cpu': tune_cpu_allocator()
     if device.type == 'cuda':
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cfg.deterministic, not cfg.deterministic
     data = run_data(cfg)
     check_run_folder(run, cfg)
+    if report: report_damage(run, cfg.setup)
     if is_finished(run, cfg, copies): return run
     design = {} if data.members is None else {'membership': data.members[:, data.probe], 'train_members': data.members}
     save_probe(run, probe=data.probe, probe_dataset_index=data.subset[data.probe], probe_labels=data.train.labels[data.probe],
