@@ -87,11 +87,13 @@ def weights_epochs(run:Path)->list[int]:
     from memo_nb.training.loop import kept_weight_epochs
     return sorted(set(kept_weight_epochs(run)) | {run_config(run)['epochs']})
 
+# %% ../../nbs/analysis/57_alignment.ipynb
 def nearest_weights_epoch(run:Path, epoch:int)->int:
     "The epoch with saved weights nearest to `epoch` (the later one on a tie)."
     have = weights_epochs(run)
     return min(have, key=lambda t: (abs(t - epoch), -t))
 
+# %% ../../nbs/analysis/57_alignment.ipynb
 def run_view_records(run:Path, epoch:int, views:list[tuple[Tensor, Tensor]], seed:int, n_classes:int,
                      batches=PROBE_BATCHES, device='cpu', progress:bool=False)->dict[str, np.ndarray]:
     "Distances and retrieval of every copy of `run` after `epoch` (which must have saved weights), cached in the run folder."
@@ -129,6 +131,7 @@ def alignment_scores(distance:np.ndarray,     # [N, K] per-copy mean distance of
         se = np.sqrt((2*b/s**2)**2*va + (2*a/s**2)**2*vb)
     return {'d_in': b, 'd_out': a, 'score': (a - b)/s, 'se': se}
 
+# %% ../../nbs/analysis/57_alignment.ipynb
 def view_scores(views:dict, membership:np.ndarray, n_splits:int=20, seed:int=0)->tuple[pd.DataFrame, pd.DataFrame]:
     "Per layer the mean alignment score, its mean se and reliability; per batch size and retrieval layer mean r_in, r_out, mem and reliabilities."
     from memo_nb.analysis.heldout import split_half_reliability, in_out

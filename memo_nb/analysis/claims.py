@@ -105,6 +105,7 @@ def compare(boot_a:np.ndarray, boot_b:np.ndarray, alpha:float=0.05)->dict:
     p = float(2*norm.sf(abs(d.mean())/sd)) if sd > 0 else float(d.mean() == 0)
     return {'direction': 'larger' if lo > 0 else 'smaller' if hi < 0 else 'unclear', 'ci': (lo, hi), 'p': p}
 
+# %% ../../nbs/analysis/52_claims.ipynb
 def holm(p_values, alpha:float=0.05)->list[bool]:
     "Holm's step-down rejections of a family of p-values at family-wise level `alpha`."
     p = np.asarray(p_values, dtype=np.float64)
@@ -114,6 +115,7 @@ def holm(p_values, alpha:float=0.05)->list[bool]:
         reject[i] = True
     return reject
 
+# %% ../../nbs/analysis/52_claims.ipynb
 def family_verdict(results:list[dict], claimed:str, alpha:float=0.05)->str:
     "'holds' if every comparison goes the `claimed` way; 'does not hold' if one goes the other way and survives Holm; else 'inconclusive'."
     if not results: return 'inconclusive'
@@ -128,11 +130,13 @@ def _row(stats:dict, setup:str, level, kind:str)->dict|None:
     m = t[(t.setup == setup) & (t.kind == kind) & ((t.level == level) if level is not None else t.level.isna())]
     return None if m.empty else m.iloc[0].to_dict()
 
+# %% ../../nbs/analysis/52_claims.ipynb
 def common_levels(stats:dict, setups)->list:
     "The levels every setup in `setups` reached."
     t = stats['table']
     return [l for l in stats['levels'] if all(((t.setup == s) & (t.level == l)).any() for s in setups)]
 
+# %% ../../nbs/analysis/52_claims.ipynb
 def reached_levels(stats:dict, setup:str)->str:
     "Which of the levels a setup reached, or how far its mean r_t got."
     t = stats['table']
@@ -416,12 +420,14 @@ def paper_sigma(mae:float, sigmas:np.ndarray, curve:np.ndarray)->str:
     if mae > curve[0] and cross: return f'{cross[-1]:.3f}'
     return 'not distinguishable from 0' + (f' (or {cross[-1]:.3f})' if cross else '')
 
+# %% ../../nbs/analysis/52_claims.ipynb
 def _at(table:pd.DataFrame, setup:str, kind:str, level:float)->str:
     r = table[(table.setup == setup) & (table.kind == kind) & np.isclose(table.level.astype(float), level)]
     if r.empty: return 'level not reached'
     r = r.iloc[0]
     return f"{r.sigma:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f})" + (f", M={int(r.M)}" if kind == 'pooled' else '')
 
+# %% ../../nbs/analysis/52_claims.ipynb
 def paper_vs_run(stats:dict, sigmas:np.ndarray|None=None, n_sim:int=4)->dict:
     "The paper's MAE rows on the σ scale beside this run's pooled σ (its own M) and σ_obj: {'table', 'curves' {(level, M): MAE}, 'sigmas'}."
     sigmas = np.r_[0, np.geomspace(0.01, 0.4, 16)] if sigmas is None else np.asarray(sigmas)

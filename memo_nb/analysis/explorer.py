@@ -50,11 +50,13 @@ def curve_channels(correct:np.ndarray,                # [T+1, N, M, K(, 2)] reco
     ch = np.stack(chans, -1).transpose(1, 0, 2)                                       # [K, E, C]
     return epochs, np.where(np.isfinite(ch), ch, np.nan)
 
+# %% ../../nbs/analysis/60_explorer.ipynb
 def encode_curves(ch:np.ndarray)->list[str]:
     "[K, E, C] values in [0, 1] (NaN: missing) -> one base64 string of bytes per object."
     b = np.where(np.isnan(ch), MISSING, np.round(np.nan_to_num(ch)*250)).astype(np.uint8)
     return [base64.b64encode(row.tobytes()).decode() for row in b]
 
+# %% ../../nbs/analysis/60_explorer.ipynb
 def decode_curve(s:str, epochs:int, channels:int)->np.ndarray:
     "One object's [E, C] values from `encode_curves` (NaN where missing), as the page decodes them."
     b = np.frombuffer(base64.b64decode(s), np.uint8).reshape(epochs, channels).astype(np.float64)
@@ -177,6 +179,7 @@ setup (line: mean over copies; band: the range of the copies{heldout}) and its a
 from which the object stays learned (mean over copies and draws); forgetting: learned-then-forgotten events; sd over draws: how much the
 draws of the object differ; confidence, variability and region: its place on the data map.</p>"""
 
+# %% ../../nbs/analysis/60_explorer.ipynb
 def explorer_page(data:ExplorerData)->str:
     "The explorer as one self-contained HTML page (Bokeh's scripts inlined)."
     from bokeh.models import ColumnDataSource, CDSView, IndexFilter, DataTable, Select, TextInput, Div, CustomJS
@@ -217,6 +220,7 @@ def _decode_value(v):
         return np.frombuffer(raw, v['dtype']).reshape(v['shape']) if raw is not None else np.asarray(a, dtype=v['dtype'])
     return v
 
+# %% ../../nbs/analysis/60_explorer.ipynb
 def _find_named(node, name:str):
     "The serialised model named `name` anywhere in a Bokeh document."
     if isinstance(node, dict):
@@ -227,6 +231,7 @@ def _find_named(node, name:str):
             if (hit := _find_named(v, name)) is not None: return hit
     return None
 
+# %% ../../nbs/analysis/60_explorer.ipynb
 def read_explorer(path:str|Path)->pd.DataFrame:
     "The table of objects embedded in an explorer page."
     text = Path(path).read_text()

@@ -75,11 +75,13 @@ def _over_copies(v:np.ndarray, membership:np.ndarray|None)->np.ndarray:
     m = np.asarray(membership, bool)
     return (v*m).sum(0)/m.sum(0)
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def forgetting_events(correct:np.ndarray, view:int=0)->np.ndarray:
     "Correct -> incorrect transitions over epochs 1..T for every copy, draw and object -> [N, M, K]."
     b = select_view(correct, view)[1:]
     return (b[:-1] & ~b[1:]).sum(0)
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def stays_learned_epoch(correct:np.ndarray, view:int=0)->np.ndarray:
     "The first epoch (1..T) from which a copy is right on a (draw, object) until the end; T+1 if it is wrong at the end -> [N, M, K]."
     b = select_view(correct, view)
@@ -88,6 +90,7 @@ def stays_learned_epoch(correct:np.ndarray, view:int=0)->np.ndarray:
     first = np.argmin(wrong_after, axis=0) + 1                       # first epoch with no wrong epoch from it on
     return np.where(wrong_after[-1], T + 1, first)
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def learning_scores(correct:np.ndarray, membership:np.ndarray|None=None, view:int=0)->pd.DataFrame:
     "Per object: mean forgetting events, share never learned, mean success over epochs 1..T, first epoch it stays learned."
     b = select_view(correct, view)
@@ -128,6 +131,7 @@ def object_score(y:np.ndarray, membership:np.ndarray|None, kind:str)->np.ndarray
     m = np.ones(y.shape, bool) if membership is None else np.asarray(membership, bool)
     return SCORE_KINDS[kind](np.asarray(y, np.float64), m, ~m)
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def half_splits(membership:np.ndarray, n_splits:int=20, seed:int=0)->list[tuple[np.ndarray, np.ndarray]]:
     "Random halves (A, B) of every object's copies, its in-copies and its out-copies split separately: [N, K] masks; A takes the smaller half."
     m = np.asarray(membership, bool)
@@ -144,6 +148,7 @@ def spearman_brown(r:float, factor:float=2.)->float:
     "The reliability of a score from `factor` times as many copies as one with reliability r; 0 for r <= 0 (no signal to step up)."
     return factor*r/(1 + (factor - 1)*r) if r > 0 else 0.
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def split_half_reliability(y:np.ndarray,                # [N, K] per-copy values
                            membership:np.ndarray|None,  # [N, K] bool in-copies, or None: every copy trained on every object
                            kind:str='in', n_splits:int=20, seed:int=0, level:float=0.95)->dict:
@@ -177,6 +182,7 @@ def per_copy_values(rec:dict, epoch:int|None=None, view:int=0)->dict[str, np.nda
             'never_learned': (~b[1:].any(0)).mean(1), 'mean_success': b[1:].mean(0).mean(1),
             'stays_learned': stays_learned_epoch(c, view).astype(float).mean(1)}
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def score_reliabilities(rec:dict, epoch:int|None=None, n_splits:int=20, seed:int=0)->pd.DataFrame:
     "Split-half reliability (stepped up) of every per-object score of `object_scores`, from the same records."
     v, m = per_copy_values(rec, epoch), rec.get('membership')
@@ -185,6 +191,7 @@ def score_reliabilities(rec:dict, epoch:int|None=None, n_splits:int=20, seed:int
     which += [(k, k, m, 'in') for k in ('forgetting', 'never_learned', 'mean_success', 'stays_learned')]
     return pd.DataFrame([{'score': name, **split_half_reliability(v[src], mm, kind, n_splits, seed)} for name, src, mm, kind in which])
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def corrected_correlation(x:np.ndarray, y:np.ndarray, rel_x:float, rel_y:float=1., level:float=0.95)->dict:
     "Spearman's rho of x and y with its interval, and the same corrected for the scores' reliabilities (rho / sqrt(rel_x rel_y))."
     r = spearman_ci(np.asarray(x, np.float64), np.asarray(y, np.float64), level)
@@ -212,6 +219,7 @@ def neighbour_label_agreement(images:np.ndarray,   # [n, ...] the run's training
         out[i] = (labels[nn] == labels[probe][:, None]).mean(1)
     return out
 
+# %% ../../nbs/analysis/53_heldout.ipynb
 def label_context(y:np.ndarray,           # [N, K] per-copy success at one epoch
                   membership:np.ndarray,  # [N, K] bool in-copies
                   agreement:np.ndarray,   # [N, K] `neighbour_label_agreement`

@@ -86,6 +86,7 @@ def class_gaussians(x:Tensor, y:Tensor, n_classes:int|None=None)->tuple[Tensor, 
         means.append(mu); covs.append(cov)
     return torch.stack(means), torch.stack(covs)
 
+# %% ../../nbs/analysis/56_representations.ipynb
 def gaussian_kl(mu0:Tensor, cov0:Tensor, mu1:Tensor, cov1:Tensor)->float:
     "KL(N(mu0, cov0) || N(mu1, cov1)) via Cholesky factors."
     L0, L1 = torch.linalg.cholesky(cov0.double()), torch.linalg.cholesky(cov1.double())
@@ -94,6 +95,7 @@ def gaussian_kl(mu0:Tensor, cov0:Tensor, mu1:Tensor, cov1:Tensor)->float:
     logdet = 2*(L1.diagonal().log().sum() - L0.diagonal().log().sum())
     return float(0.5*((M**2).sum() + (d**2).sum() - len(mu0) + logdet))
 
+# %% ../../nbs/analysis/56_representations.ipynb
 def pairwise_kl(means:Tensor, covs:Tensor)->np.ndarray:
     "[C, C] matrix of KL(N_i || N_j)."
     C = len(means)
@@ -122,6 +124,7 @@ def _centre_activation(net:nn.Module, stage:int, x:Tensor, ch:Tensor)->Tensor:
     w = (x.shape[-1] - 1)//(2*AM_PATCHES[stage][1])
     return act[torch.arange(len(ch), device=x.device), ch, w, w]
 
+# %% ../../nbs/analysis/56_representations.ipynb
 def maximize_activation(net:nn.Module,        # a Network whose backbone has `stages`
                         stage:int,            # 0..3
                         channels:list[int],   # one patch per channel
@@ -150,6 +153,7 @@ def maximize_activation(net:nn.Module,        # a Network whose backbone has `st
         for p in net.parameters(): p.requires_grad_(True)
     return x.detach().cpu(), alive.cpu()
 
+# %% ../../nbs/analysis/56_representations.ipynb
 def maximize_channels(net:nn.Module, stage:int, n:int=36, steps:int=1000, lr:float=1.0, l2:float=0.01, seed:int=0)->tuple[Tensor, list[int]]:
     "Patches for `n` random live channels of `stage` (dead ones replaced by the next random channel), and their channel numbers."
     order = torch.randperm(net.backbone.width*2**stage, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -160,6 +164,7 @@ def maximize_channels(net:nn.Module, stage:int, n:int=36, steps:int=1000, lr:flo
         patches += [x[alive]]; kept += [c for c, a in zip(batch, alive.tolist()) if a]
     return (torch.cat(patches) if patches else torch.zeros(0, 3, AM_PATCHES[stage][0], AM_PATCHES[stage][0])), kept
 
+# %% ../../nbs/analysis/56_representations.ipynb
 def display_images(x:Tensor)->Tensor:
     "sigmoid((x - mean)/std) per image, for showing unbounded inputs."
     m, s = x.mean((1, 2, 3), keepdim=True), x.std((1, 2, 3), keepdim=True) + 1e-8

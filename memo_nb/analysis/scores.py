@@ -60,12 +60,14 @@ def read_scores(path:str|Path, key:str='scores')->np.ndarray:
         return out
     raise ValueError(f"Unknown score file type {path.suffix!r}; allowed: .npy, .npz (array 'scores'), .csv (index, score).")
 
+# %% ../../nbs/analysis/55_scores.ipynb
 def read_score_labels(path:str|Path, key:str='labels')->np.ndarray|None:
     "The label sequence an .npz score file carries beside its scores (the array `key`), or None when it has none."
     path = Path(path)
     if path.suffix != '.npz': return None
     with np.load(path) as z: return z[key].astype(np.int64).ravel() if key in z.files else None
 
+# %% ../../nbs/analysis/55_scores.ipynb
 def in_dataset_order(scores:np.ndarray, labels:np.ndarray|None, dataset_labels:np.ndarray)->np.ndarray:
     "Scores in the order of a dataset's training split, from the label sequence the file carries: the dataset's own order, or a class-folder tree's."
     scores, dataset_labels = np.asarray(scores, np.float64), np.asarray(dataset_labels)
@@ -76,6 +78,7 @@ def in_dataset_order(scores:np.ndarray, labels:np.ndarray|None, dataset_labels:n
     raise ValueError("The score file's label sequence is neither the dataset's nor, sorted by class, a class-folder tree's: "
                      "the scores belong to another dataset or order.")
 
+# %% ../../nbs/analysis/55_scores.ipynb
 def original_to_folder_order(scores:np.ndarray, labels:np.ndarray)->np.ndarray:
     "Scores in the original order -> the order of a class-folder tree (classes in label order, files numbered per class in original order)."
     scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
@@ -83,6 +86,7 @@ def original_to_folder_order(scores:np.ndarray, labels:np.ndarray)->np.ndarray:
     order = np.argsort(labels, kind='stable')   # class by class, each in original order: exactly the tree's order
     return scores[order]
 
+# %% ../../nbs/analysis/55_scores.ipynb
 def compare_scores(scores:pd.DataFrame,  # `object_scores` of a run (index: dataset indices)
                    external:np.ndarray,  # one score per image of the training split, in the dataset's order
                   )->pd.DataFrame:

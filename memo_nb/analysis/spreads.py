@@ -23,6 +23,7 @@ def _units(bits:np.ndarray, pool_draws:bool)->np.ndarray:
     b = np.asarray(bits, dtype=np.float64)
     return b.mean(1) if pool_draws else b.reshape(b.shape[0], -1)
 
+# %% ../../nbs/analysis/51_spreads.ipynb
 def latent_variance(y:np.ndarray)->float:
     "Two-way random-effects estimate of the variance of latent success across the units (columns) of y [N, U]."
     N, U = y.shape
@@ -34,12 +35,14 @@ def latent_variance(y:np.ndarray)->float:
 
 def _sigma(var:float)->float: return float(np.sqrt(max(var, 0.)))
 
+# %% ../../nbs/analysis/51_spreads.ipynb
 def _object_bootstrap(bits:np.ndarray, n_boot:int, seed:int):
     "Bootstrap replicates of [N, M, K] bits that resample objects (with all their draws), copies fixed."
     rng = np.random.default_rng(seed)
     K = bits.shape[-1]
     for _ in range(n_boot): yield bits[..., rng.integers(0, K, K)]
 
+# %% ../../nbs/analysis/51_spreads.ipynb
 def latent_spread(bits:np.ndarray,      # [N, M, K] correctness bits of one epoch
                   pool_draws:bool=True, # True: units are objects (r_t); False: (object, draw) pairs (r~_t)
                   n_boot:int=200,       # bootstrap replicates for the interval (0: no interval)
@@ -81,11 +84,13 @@ def permute_objects(bits:np.ndarray, rng:np.random.Generator)->np.ndarray:
     order = np.argsort(rng.random((N, 1, K)), axis=-1)
     return np.take_along_axis(bits, np.broadcast_to(order, bits.shape), axis=-1)
 
+# %% ../../nbs/analysis/51_spreads.ipynb
 def permutation_null(bits:np.ndarray, statistic, n_perm:int=200, seed:int=0)->np.ndarray:
     "The values of `statistic(bits)` over `n_perm` object permutations within copies."
     rng = np.random.default_rng(seed)
     return np.array([statistic(permute_objects(bits, rng)) for _ in range(n_perm)])
 
+# %% ../../nbs/analysis/51_spreads.ipynb
 def null_floor(null:np.ndarray, observed:float, alpha:float=0.05)->dict:
     "The (1 - alpha) quantile of a null distribution and the permutation p-value of `observed`."
     null = np.asarray(null, dtype=np.float64)
@@ -193,6 +198,7 @@ def _simulated_sigma(N, M, K, p_mean, s, kind, nuisance, seed):
     obj, aug = (nuisance, s) if kind == 'augmentation' else (s, nuisance if kind == 'object' else 0.)
     return _sigma(spread_variances(simulate_bits(N, M, K, p_mean, obj, seed=seed, draw_sigma=aug))[kind])
 
+# %% ../../nbs/analysis/51_spreads.ipynb
 def power_curve(N:int, M:int, K:int, p_mean:float, sigmas, kind:str='object', alpha:float=0.05,
                 n_sim:int=60, seed:int=0, nuisance:float=0.)->np.ndarray:
     "Power of 'the `kind` spread above its simulated null floor' at each sd in `sigmas` (`nuisance`: the other spread, held fixed)."
@@ -201,6 +207,7 @@ def power_curve(N:int, M:int, K:int, p_mean:float, sigmas, kind:str='object', al
     floor = np.quantile([sig(0., i) for i in range(n_sim)], 1 - alpha)
     return np.array([np.mean([sig(s, n_sim + j*n_sim + i) > floor for i in range(n_sim)]) for j, s in enumerate(sigmas)])
 
+# %% ../../nbs/analysis/51_spreads.ipynb
 def detectable_sigma(N:int, M:int, K:int, p_mean:float, kind:str='object', alpha:float=0.05, power:float=0.8,
                      n_sim:int=60, seed:int=0, nuisance:float=0.)->float:
     "The smallest `kind` spread detected with `power` at level `alpha` (interpolated on a grid; inf beyond 0.45 or the Beta limit)."

@@ -42,6 +42,7 @@ def mean_interval(values, level:float=0.95)->tuple[float, float, float]:
     h = float(st.t.ppf(0.5 + level/2, len(v) - 1)*v.std(ddof=1)/np.sqrt(len(v)))
     return m, m - h, m + h
 
+# %% ../../nbs/analysis/58_ssl_compare.ipynb
 def welch_interval(a, b, level:float=0.95)->tuple[float, float, float]:
     "mean(a) - mean(b) and its Welch t-interval."
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -53,6 +54,7 @@ def welch_interval(a, b, level:float=0.95)->tuple[float, float, float]:
     h = float(st.t.ppf(0.5 + level/2, df)*se)
     return d, d - h, d + h
 
+# %% ../../nbs/analysis/58_ssl_compare.ipynb
 def versus_reference(accuracies:dict[str, np.ndarray], # model -> accuracy of each copy
                      reference:str='random init', measure:str='accuracy', level:float=0.95)->pd.DataFrame:
     "Every model's mean accuracy with its interval, and its difference from `reference` with a Welch interval and a reading."

@@ -108,6 +108,7 @@ def rgb_to_hsv(x:Tensor)->Tensor:
     h = torch.where(gray, 0., (h/6.) % 1.)
     return torch.stack([h, s, maxc], 1)
 
+# %% ../../nbs/data/22_augment.ipynb
 def hsv_to_rgb(x:Tensor)->Tensor:
     "[n, 3, H, W] HSV in [0, 1] -> RGB."
     h, s, v = x[:, 0:1], x[:, 1:2], x[:, 2:3]
@@ -115,6 +116,7 @@ def hsv_to_rgb(x:Tensor)->Tensor:
     k = (n + 6*h) % 6
     return v - v*s*torch.minimum(k, 4 - k).clamp(0, 1)
 
+# %% ../../nbs/data/22_augment.ipynb
 def adjust_hue(x:Tensor, f:Tensor)->Tensor:
     "Rotate each image's hue by its factor `f` in [-0.5, 0.5]."
     hsv = rgb_to_hsv(x)
@@ -161,6 +163,7 @@ class SimCLRParams:
     blur: Tensor     # [n] bool
     sigma: Tensor    # [n] blur sigma
 
+# %% ../../nbs/data/22_augment.ipynb
 @dataclass
 class SimCLRAugment:
     "SimCLR's augmentation of a uint8/float batch [n, 3, H, W] -> float [n, 3, *size] in [0, 1]."
@@ -209,6 +212,7 @@ def normalize(x:Tensor, mean=CIFAR_MEAN, std=CIFAR_STD)->Tensor:
     s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
     return (x - m)/s
 
+# %% ../../nbs/data/22_augment.ipynb
 def shift_crop(x:Tensor,      # [n, C, H, W]
                shifts:Tensor, # [n, 2] (dy, dx): output pixel (r, c) reads input (r + dy, c + dx)
                flip:Tensor,   # [n] bool
@@ -223,6 +227,7 @@ def shift_crop(x:Tensor,      # [n, C, H, W]
     xp = xp.gather(2, rows[:, None, :, None].expand(n, C, H, W + 2*pad))
     return xp.gather(3, cols[:, None, None, :].expand(n, C, H, W))
 
+# %% ../../nbs/data/22_augment.ipynb
 @dataclass
 class SupervisedAugment:
     "Pad-and-crop, flip and normalise a uint8/float batch [n, 3, H, W] -> normalised float."

@@ -71,11 +71,13 @@ def _download_cifar(name:str, root:Path):
     cls = torchvision.datasets.CIFAR10 if name == 'cifar10' else torchvision.datasets.CIFAR100
     for train in (True, False): cls(str(root), train=train, download=True)
 
+# %% ../../nbs/data/21_datasets.ipynb
 def cifar_on_disk(name:str, root:Path)->bool:
     "Whether torchvision's files of CIFAR `name` (both splits) are under `root`."
     folder, train_files, test_files, meta, *_ = _CIFAR[name]
     return all((Path(root)/folder/f).exists() for f in [*train_files, *test_files, meta])
 
+# %% ../../nbs/data/21_datasets.ipynb
 def load_cifar(name:str, split:str, root:Path, download:bool=False)->ImageSet:
     "CIFAR-10/100 from torchvision's on-disk format under `root`."
     folder, train_files, test_files, meta, label_key, names_key = _CIFAR[name]

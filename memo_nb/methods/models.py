@@ -36,6 +36,7 @@ class BasicBlock(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
 
+# %% ../../nbs/methods/30_models.ipynb
 class ResNet18(nn.Module):
     "CIFAR ResNet-18 backbone: [n, 3, H, W] -> features [n, 8*width]."
     def __init__(self, width:int=64, in_channels:int=3):

@@ -29,6 +29,7 @@ AUGMENTATIONS = {
 def _check(ok:bool, msg:str):
     if not ok: raise ValueError(msg)
 
+# %% ../../nbs/methods/32_objectives.ipynb
 class Classification:
     "Cross-entropy over C classes; a view is correct when its label is the argmax."
     name = 'classification'
@@ -71,6 +72,7 @@ def embedding_spread(z:Tensor)->Tensor: # [G, n, d] embeddings of G copies
     "Mean over dimensions of the per-dimension std of the L2-normalised embeddings, per copy [G]: about 1/sqrt(d) when spread, 0 at collapse."
     return F.normalize(z.float(), dim=-1).std(-2).mean(-1)
 
+# %% ../../nbs/methods/32_objectives.ipynb
 class Retrieval:
     """The in-batch retrieval task of every self-supervised setup: two views of each image, and each view must find its partner
     among the other views of its batch by cosine similarity. Subclasses give the head and the loss (and, where the head
@@ -127,6 +129,7 @@ class Retrieval:
         back = torch.empty_like(order); back[order] = torch.arange(K, device=order.device)
         return torch.cat(cs, 1)[:, back], torch.cat(ps, 1)[:, back]
 
+# %% ../../nbs/methods/32_objectives.ipynb
 class Contrastive(Retrieval):
     "SimCLR's task: each of the 2B views of a batch picks its partner among the 2B-1 others (NT-Xent)."
     name = 'contrastive'
@@ -144,10 +147,10 @@ class Contrastive(Retrieval):
         B = y.shape[1]
         return torch.stack([nt_xent(z[:B], z[B:], temperature) for z in out]), self.hits(out, B)
 
-
 # %% ../../nbs/methods/32_objectives.ipynb
 LABEL_POLICIES = ('true', 'random')
 
+# %% ../../nbs/methods/32_objectives.ipynb
 @dataclass(frozen=True)
 class Setup:
     "A training setup of the study: what is learned, from which views, with which labels, and its defaults."

@@ -30,11 +30,13 @@ def register(setup:Setup)->Setup:
     SETUPS[setup.name] = setup
     return setup
 
+# %% ../../nbs/methods/34_setups.ipynb
 def get_setup(name:str)->Setup:
     "The registered setup called `name`."
     if name not in SETUPS: raise ValueError(f"Unknown setup {name!r}; allowed: {', '.join(map(repr, SETUPS))}.")
     return SETUPS[name]
 
+# %% ../../nbs/methods/34_setups.ipynb
 def configured_objective(cfg):
     "The objective of `cfg`'s setup with each method setting that `cfg` gives (not None) in place of the method's own value."
     objective = get_setup(cfg.setup).objective

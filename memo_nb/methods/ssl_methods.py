@@ -101,6 +101,7 @@ class _TwoView(Retrieval):
         loss = torch.stack([self.pair_loss(o, None if target is None else target[j], B) for j, o in enumerate(out)])
         return loss, self.hits(self.embedding(out), B)
 
+# %% ../../nbs/methods/33_ssl_methods.ipynb
 class SimSiam(_TwoView):
     "SimSiam: predictor on one view's projection against the other's stop-gradient projection."
     name = 'simsiam'
@@ -113,6 +114,7 @@ class SimSiam(_TwoView):
         p, z = self.prediction(out), self.embedding(out)
         return simsiam_loss(p[:B], p[B:], z[:B], z[B:])
 
+# %% ../../nbs/methods/33_ssl_methods.ipynb
 class BYOL(SimSiam):
     "BYOL: the online prediction against the target network's projection of the other view."
     name = 'byol'
@@ -132,6 +134,7 @@ class BYOL(SimSiam):
         p, t = self.prediction(out), self.embedding(target)   # the target's projection
         return byol_loss(p[:B], p[B:], t[:B], t[B:])
 
+# %% ../../nbs/methods/33_ssl_methods.ipynb
 class BarlowTwins(_TwoView):
     "Barlow Twins: the views' cross-correlation to the identity."
     name = 'barlow_twins'
@@ -142,6 +145,7 @@ class BarlowTwins(_TwoView):
         return mlp([dim, proj_dim, proj_dim, proj_dim])
     def pair_loss(self, out, target, B): return barlow_twins_loss(out[:B], out[B:], self.lambd, self.scale)
 
+# %% ../../nbs/methods/33_ssl_methods.ipynb
 class VICReg(BarlowTwins):
     "VICReg: invariance, variance and covariance terms."
     name = 'vicreg'

@@ -21,14 +21,17 @@ from ..training.convcheck import machine_summary, machine_line, check_this_cpu
 from ..training.distributed import rank_info, TrainingError
 
 # %% auto 0
-__all__ = ['main']
+__all__ = ['SUBCOMMANDS', 'CommandError', 'add_run', 'run_command', 'add_compare', 'compare_command', 'add_publish',
+           'publish_command', 'add_docs', 'docs_command', 'add_notebooks', 'notebooks_command', 'add_check_cpu',
+           'check_cpu_command', 'parser', 'main']
 
 # %% ../../nbs/study/77_cli.ipynb
-def main(argv:list[str]|None=None):
-    "The `memo-nb` console script."
-    ap = argparse.ArgumentParser(prog='memo-nb', description="Re-run the memorization study of SimCLR vs supervised vs random labels.")
-    ap.add_argument('--version', action='version', version=f"memo-nb {memo_nb.__version__}")
-    sub = ap.add_subparsers(dest='command', required=True)
+class CommandError(Exception):
+    "A refused or failed command: its exit status (2: bad input, 1: the work failed) and the one line to print."
+    def __init__(self, code:int, message:str): super().__init__(message); self.code = code
+
+# %% ../../nbs/study/77_cli.ipynb
+def add_run(sub):
     r = sub.add_parser('run', help='train the setups and write every figure and table with REPORT.md', formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog="study parameters (-p NAME=VALUE; training settings are the fields of memo_nb.training.config.TrainConfig):\n"
                               + '\n'.join(f"  {p['name']} ({p['type']}, default {p['default']!r}): {p['meaning']}" for p in parameter_table()))
@@ -42,6 +45,43 @@ def main(argv:list[str]|None=None):
     r.add_argument('--dry-run', action='store_true', help='make every check, print what would be trained and executed, and stop')
     r.add_argument('--download', action='store_true', help="fetch a CIFAR dataset that is not in the data folder ($MEMO_NB_DATA, default ~/.cache/memo_nb) before anything else")
     r.add_argument('--workers', type=int, help='training processes on this machine (default: one per core on a CPU, 1 on a GPU)')
+    r.set_defaults(command_fn=run_command)
+
+# %% ../../nbs/study/77_cli.ipynb
+def _print_plan(a, cfgs, params, out):
+    "The dry run's output: the plan, the estimated time, the detectable spreads, the notebooks, the folder, the data to fetch."
+    print(f"[memo-nb] {a.profile}: every check passed; the plan (nothing trained, nothing written):", flush=True)
+    t0 = time.time()
+    plan = study_plan(cfgs, params, out, estimate=True, workers=a.workers)
+    print(plan.to_markdown(index=False))
+    print(f"[memo-nb] estimated training time: {duration(plan.attrs['seconds'])} on {machine_line(machine_summary())}, {plan.attrs['workers']} worker(s) "
+          f"of {plan.attrs['threads']} thread(s) (from one measured step of each setup, {time.time() - t0:.0f} s; the notebooks add a few minutes)")
+    print("[memo-nb] the smallest spreads this design can detect (power 0.8, α = 0.05; σ_aug held at the stated value):", flush=True)
+    print(design_power(cfgs, params.levels).fillna('—').to_markdown(index=False))
+    print(f"[memo-nb] notebooks: {', '.join(tag for _, tag, _ in study_notebooks(cfgs, params, out))}")
+    print(f"[memo-nb] output folder: {out}")
+    for name in sorted({c.dataset for c in cfgs.values()} & set(CIFAR_FACTS)):
+        if dataset_missing(name): print(f"[memo-nb] {name} is not in {data_root()}: the run would need --download to fetch it ({CIFAR_FACTS[name]['download_mb']} MB).")
+
+# %% ../../nbs/study/77_cli.ipynb
+def run_command(a):
+    "Check, then plan (--dry-run) or train and analyse; a first look at the verdicts at the end."
+    try:
+        if a.workers is not None and a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}.")
+        prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param), dry_run=a.dry_run, download=a.download)
+    except (ValueError, FileNotFoundError) as e: raise CommandError(2, str(e))
+    if a.dry_run: return _print_plan(a, *prepared)
+    t0 = time.time()
+    try:
+        with _silenced(a.quiet): out = execute_study(a.profile, *prepared, quiet=a.quiet, workers=a.workers)
+    except (StudyError, TrainingError) as e: raise CommandError(1, str(e))
+    if rank_info()[0] == 0 and not a.quiet:   # a first look: the verdicts, then where the report is
+        print(f"[memo-nb] done in {time.time() - t0:.0f} s", flush=True)
+        for line in verdict_lines(out): print(f"[memo-nb] {line}")
+        print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
+
+# %% ../../nbs/study/77_cli.ipynb
+def add_compare(sub):
     c = sub.add_parser('compare', help='Spearman agreement of every per-object score of a study with an external score file')
     c.add_argument('run', help='a study folder (the --out of memo-nb run)')
     c.add_argument('scores', help=".npy, .npz (array 'scores', and 'labels' placing them) or .csv (index, score): one score per training image")
@@ -49,84 +89,90 @@ def main(argv:list[str]|None=None):
     c.add_argument('--key', default='scores', help="the .npz array to read (default 'scores')")
     c.add_argument('--labels-key', default='labels', help="the .npz array holding the label sequence (default 'labels')")
     c.add_argument('--epoch', type=int, help='epoch of the scores (default: the last)')
+    c.set_defaults(command_fn=compare_command)
+
+def compare_command(a):
+    try: table = compare_study(a.run, a.scores, a.labels, a.epoch, a.key, a.labels_key)
+    except (ValueError, FileNotFoundError) as e: raise CommandError(2, str(e))
+    print(table.to_markdown(index=False, floatfmt='.3f'))
+    print(f"[memo-nb] saved {Path(a.run)/('compare_' + Path(a.scores).stem + '.csv')}")
+
+# %% ../../nbs/study/77_cli.ipynb
+def add_publish(sub):
     pb = sub.add_parser('publish', help='copy a study\'s report, figures, tables and executed notebooks into results/NAME, paths made relative')
     pb.add_argument('run', help='a finished study folder')
     pb.add_argument('dest', help='where to put it, e.g. results/cpu-cifar10')
+    pb.set_defaults(command_fn=publish_command)
+
+def publish_command(a):
+    try: print(f"[memo-nb] published {publish(a.run, a.dest)}")
+    except (ValueError, FileNotFoundError) as e: raise CommandError(2, str(e))
+
+# %% ../../nbs/study/77_cli.ipynb
+def add_docs(sub):
     d = sub.add_parser('docs', help='render nbs/ and the committed reports as static HTML pages (offline), with an index and navigation')
     d.add_argument('--out', default='_site', help='the site folder (default _site; replaced)')
+    d.set_defaults(command_fn=docs_command)
+
+def docs_command(a):
+    from memo_nb.study.docs import build_site, site_problems
+    pages = build_site(a.out)
+    problems = site_problems(a.out)
+    for p in problems: print(f"[memo-nb] broken: {p}")
+    print(f"[memo-nb] {len(pages)} pages in {a.out}; open {Path(a.out)/'index.html'}")
+    if problems: raise CommandError(1, f"{len(problems)} broken links or images")
+
+# %% ../../nbs/study/77_cli.ipynb
+def add_notebooks(sub):
     nbc = sub.add_parser('notebooks', help='execute library notebooks in nbs/ in place and stamp them with their code digest (developers)')
-    nbc.add_argument('names', nargs='*', help='notebook names, e.g. data/22_augment (default: the ones whose code changed since they were executed)')
+    nbc.add_argument('names', nargs='*', help='notebook names, e.g. data/22_augment or 22_augment (default: the ones whose code changed since they were executed)')
+    nbc.set_defaults(command_fn=notebooks_command)
+
+def notebooks_command(a):
+    from memo_nb.study.docs import execute_notebooks, stale_notebooks, library_notebooks, REPO
+    names = a.names or [s.split(':')[0] for s in stale_notebooks()]
+    known = {k: p for p in library_notebooks() for k in (p.stem, p.relative_to(REPO/'nbs').with_suffix('').as_posix())}
+    paths = [known.get(n.removesuffix('.ipynb'), REPO/'nbs'/n) for n in names]
+    missing = [str(n) for n, p in zip(names, paths) if not p.exists()]
+    if missing: raise CommandError(2, f"no such notebook {', '.join(missing)}; library notebooks: {', '.join(p.stem for p in library_notebooks())}")
+    for p in paths:
+        t0 = time.time(); print(f"[memo-nb] executing {p.relative_to(REPO/'nbs')} ...", end='', flush=True)
+        execute_notebooks([p]); print(f" {time.time() - t0:.0f} s", flush=True)
+
+# %% ../../nbs/study/77_cli.ipynb
+def add_check_cpu(sub):
     cc = sub.add_parser('check-cpu', help="check this machine's convolutions of the backbone against float64, under each instruction set its CPU offers")
     cc.add_argument('--widths', default='1,2,4,8,16', help='comma-separated ResNet widths (default 1,2,4,8,16)')
-    a = ap.parse_args(argv)
-    if a.command == 'check-cpu':
-        try: widths = tuple(int(w) for w in a.widths.split(','))
-        except ValueError: ap.exit(2, f"memo-nb: error: --widths must be comma-separated integers, got {a.widths!r}\n")
-        print(f"[memo-nb] checking every convolution of the backbone at widths {a.widths} on {machine_line(machine_summary())} ...", flush=True)
-        failures = check_this_cpu(widths)
-        for f in failures: print(f"[memo-nb] FAIL {f}")
-        if failures: ap.exit(1, f"memo-nb: error: {len(failures)} convolution checks failed on this machine\n")
-        print("[memo-nb] every convolution correct")
-        return
-    if a.command == 'docs':
-        from memo_nb.study.docs import build_site, site_problems
-        pages = build_site(a.out)
-        problems = site_problems(a.out)
-        for p in problems: print(f"[memo-nb] broken: {p}")
-        print(f"[memo-nb] {len(pages)} pages in {a.out}; open {Path(a.out)/'index.html'}")
-        if problems: ap.exit(1, f"memo-nb: error: {len(problems)} broken links or images\n")
-        return
-    if a.command == 'notebooks':
-        from memo_nb.study.docs import execute_notebooks, stale_notebooks, library_notebooks, REPO
-        names = a.names or [s.split(':')[0] for s in stale_notebooks()]
-        known = {k: p for p in library_notebooks() for k in (p.stem, p.relative_to(REPO/'nbs').with_suffix('').as_posix())}
-        paths = [known.get(n.removesuffix('.ipynb'), REPO/'nbs'/n) for n in names]
-        missing = [str(n) for n, p in zip(names, paths) if not p.exists()]
-        if missing: ap.exit(2, f"memo-nb: error: no such notebook {', '.join(missing)}; library notebooks: {', '.join(p.stem for p in library_notebooks())}\n")
-        for p in paths:
-            t0 = time.time(); print(f"[memo-nb] executing {p.name} ...", end='', flush=True)
-            execute_notebooks([p]); print(f" {time.time() - t0:.0f} s", flush=True)
-        return
-    if a.command == 'publish':
-        try: print(f"[memo-nb] published {publish(a.run, a.dest)}")
-        except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")
-        return
-    if a.command == 'compare':
-        try: table = compare_study(a.run, a.scores, a.labels, a.epoch, a.key, a.labels_key)
-        except (ValueError, FileNotFoundError) as e: ap.exit(2, f"memo-nb: error: {e}\n")
-        print(table.to_markdown(index=False, floatfmt='.3f'))
-        print(f"[memo-nb] saved {Path(a.run)/('compare_' + Path(a.scores).stem + '.csv')}")
-        return
-    try:
-        if a.workers is not None and a.workers < 1: raise ValueError(f"--workers must be >= 1, got {a.workers}.")
-        prepared = prepare_study(a.profile, a.out, a.dataset, parse_overrides(a.param), dry_run=a.dry_run, download=a.download)
-    except (ValueError, FileNotFoundError) as e:
-        ap.exit(2, f"memo-nb: error: {e}\n")
-    if a.dry_run:
-        cfgs, params, out = prepared
-        print(f"[memo-nb] {a.profile}: every check passed; the plan (nothing trained, nothing written):", flush=True)
-        t0 = time.time()
-        plan = study_plan(cfgs, params, out, estimate=True, workers=a.workers)
-        print(plan.to_markdown(index=False))
-        m = machine_line(machine_summary())
-        print(f"[memo-nb] estimated training time: {duration(plan.attrs['seconds'])} on {m}, {plan.attrs['workers']} worker(s) of {plan.attrs['threads']} thread(s) "
-              f"(from one measured step of each setup, {time.time() - t0:.0f} s; the notebooks add a few minutes)")
-        print("[memo-nb] the smallest spreads this design can detect (power 0.8, α = 0.05; σ_aug held at the stated value):", flush=True)
-        print(design_power(cfgs, params.levels).fillna('—').to_markdown(index=False))
-        print(f"[memo-nb] notebooks: {', '.join(tag for _, tag, _ in study_notebooks(cfgs, params, out))}")
-        print(f"[memo-nb] output folder: {out}")
-        for name in sorted({c.dataset for c in cfgs.values()} & set(CIFAR_FACTS)):
-            if dataset_missing(name): print(f"[memo-nb] {name} is not in {data_root()}: the run would need --download to fetch it ({CIFAR_FACTS[name]['download_mb']} MB).")
-        return
-    t0 = time.time()
-    try:
-        with _silenced(a.quiet): out = execute_study(a.profile, *prepared, quiet=a.quiet, workers=a.workers)
-    except (StudyError, TrainingError) as e: ap.exit(1, f"memo-nb: error: {e}\n")
-    if rank_info()[0] == 0 and not a.quiet:   # a first look: the verdicts, then where the report is
-        print(f"[memo-nb] done in {time.time() - t0:.0f} s", flush=True)
-        for line in verdict_lines(out): print(f"[memo-nb] {line}")
-        print(f"[memo-nb] report: {out/'REPORT.md'}", flush=True)
+    cc.set_defaults(command_fn=check_cpu_command)
 
+def check_cpu_command(a):
+    try: widths = tuple(int(w) for w in a.widths.split(','))
+    except ValueError: raise CommandError(2, f"--widths must be comma-separated integers, got {a.widths!r}")
+    print(f"[memo-nb] checking every convolution of the backbone at widths {a.widths} on {machine_line(machine_summary())} ...", flush=True)
+    failures = check_this_cpu(widths)
+    for f in failures: print(f"[memo-nb] FAIL {f}")
+    if failures: raise CommandError(1, f"{len(failures)} convolution checks failed on this machine")
+    print("[memo-nb] every convolution correct")
+
+# %% ../../nbs/study/77_cli.ipynb
+SUBCOMMANDS = (add_run, add_compare, add_publish, add_docs, add_notebooks, add_check_cpu)
+
+def parser()->argparse.ArgumentParser:
+    "The `memo-nb` argument parser, one subparser per command."
+    ap = argparse.ArgumentParser(prog='memo-nb', description="Re-run the memorization study of SimCLR vs supervised vs random labels.")
+    ap.add_argument('--version', action='version', version=f"memo-nb {memo_nb.__version__}")
+    sub = ap.add_subparsers(dest='command', required=True)
+    for add in SUBCOMMANDS: add(sub)
+    return ap
+
+def main(argv:list[str]|None=None):
+    "The `memo-nb` console script."
+    ap = parser()
+    a = ap.parse_args(argv)
+    try: a.command_fn(a)
+    except CommandError as e: ap.exit(e.code, f"memo-nb: error: {e}\n")
+
+# %% ../../nbs/study/77_cli.ipynb
 @contextlib.contextmanager
 def _silenced(quiet:bool):
     "With `quiet`, nothing this process or its workers and kernels write to stdout or stderr shows (warnings, bars); errors are printed after it."

@@ -21,7 +21,7 @@ def code_digest(nb:dict)->str:
 
 def library_notebooks(root:Path=REPO)->list[Path]:
     "The library notebooks of a clone: nbs/<stage>/*.ipynb (the study templates nbs/1*.ipynb are executed by the runner instead)."
-    return sorted((Path(root)/'nbs').glob('*/[0-9]*.ipynb'))
+    return sorted((Path(root)/'nbs').glob('*/[0-9]*.ipynb'), key=lambda p: p.name)   # unique numbers: the pipeline's order
 
 def stale_notebooks(root:Path=REPO)->list[str]:
     "Library notebooks whose code changed after they were executed (or that were never stamped), with what is wrong."
@@ -64,6 +64,7 @@ def _nav_name(p:Path, nb:dict, root:Path)->str:
     "A notebook's link text: a library notebook by its module's name, any other by its title."
     return p.stem.split('_', 1)[1] if len(p.relative_to(root/'nbs').parts) > 1 else _title(nb, p.stem)
 
+# %% ../../nbs/study/76_docs.ipynb
 def _title(nb:dict, fallback:str)->str:
     "The first heading of a notebook."
     for c in nb['cells']:
@@ -71,6 +72,7 @@ def _title(nb:dict, fallback:str)->str:
         if m: return m.group(1).strip()
     return fallback
 
+# %% ../../nbs/study/76_docs.ipynb
 def _for_site(nb:dict)->dict:
     "A copy of `nb` without `#| hide` cells and with nbdev directives removed from the code shown."
     cells = []
@@ -82,6 +84,7 @@ def _for_site(nb:dict)->dict:
         cells.append({**c, 'source': src, 'id': c.get('id') or f'cell-{i}'})   # nbformat 4.5 cells carry ids; nbdev_clean drops them
     return {**nb, 'cells': cells, 'nbformat_minor': max(nb.get('nbformat_minor', 0), 5)}
 
+# %% ../../nbs/study/76_docs.ipynb
 def _executed_page(nb_path:Path, root:Path, site:Path):
     "Render an executed study notebook of results/ that a page links to as a page of the site (once)."
     from nbconvert import HTMLExporter
@@ -92,6 +95,7 @@ def _executed_page(nb_path:Path, root:Path, site:Path):
     body, _ = HTMLExporter(template_name='lab').from_notebook_node(nbformat.from_dict(_for_site(json.loads(nb_path.read_text()))))
     dest.write_text(_finish(body, nb_path, root, site, []))
 
+# %% ../../nbs/study/76_docs.ipynb
 def _page_link(href:str, page:Path, root:Path, site:Path)->str:
     "A link of a page made to resolve in the site: notebooks to pages, REPORT.md to REPORT.html, other repository files copied."
     if re.match(r'[a-z]+:|#|/', href): return href
@@ -107,6 +111,7 @@ def _page_link(href:str, page:Path, root:Path, site:Path)->str:
         elif not dest.exists(): dest.parent.mkdir(parents=True, exist_ok=True); shutil.copy2(target, dest)
     return href
 
+# %% ../../nbs/study/76_docs.ipynb
 def _finish(body:str, page:Path, root:Path, site:Path, nav:list[tuple[str, str, Path]])->str:
     "A page's HTML with links fixed, internet scripts removed and the navigation bar added."
     body = re.sub(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>', '', body)

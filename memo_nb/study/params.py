@@ -76,6 +76,7 @@ def type_name(tp)->str:
     if typing.get_origin(tp) is tuple: return f"list of {type_name(args[0])}"
     return 'null' if tp is type(None) else tp.__name__
 
+# %% ../../nbs/study/71_params.ipynb
 def _read(v, tp, text:str):
     "`v` (a JSON value, or the text itself) as a value of type `tp`; ValueError when it is not one."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -99,6 +100,7 @@ def _json(text:str):
 
 PARAM_TYPES = {**{k: v for k, v in typing.get_type_hints(TrainConfig).items() if k != 'setup'}, **typing.get_type_hints(StudyParams)}
 
+# %% ../../nbs/study/71_params.ipynb
 def parse_value(name:str, text:str):
     "The value of `-p name=text`, read by the type `name` is declared with."
     try: return _read(_json(text), PARAM_TYPES[name], text)

@@ -28,6 +28,7 @@ def _hide_install_paths(text:str)->str:
         if text.startswith('/', start): out += [text[last:start], '<site-packages>/']; last = m.end()
     return ''.join(out) + text[last:]
 
+# %% ../../nbs/study/75_publish.ipynb
 def relative_paths(text:str, root:Path=REPO, run:Path|None=None)->str:
     "`text` with paths under the repository (or beside it) made relative to it, `run` named by its folder, package and kernel paths hidden."
     text = _KERNEL_TMP.sub('<ipykernel>/', _hide_install_paths(text))
@@ -42,6 +43,7 @@ def _without_images(text:str)->str:
     "`text` with embedded image bytes left out: base64 can spell '/tmp/' by chance, and it names no path."
     return _IMAGE_DATA.sub(lambda m: m.group(1) or m.group(2), text)
 
+# %% ../../nbs/study/75_publish.ipynb
 def absolute_paths(folder:str|Path)->list[str]:
     "Lines of text files under `folder` that still name an absolute path."
     hits = []
@@ -50,6 +52,7 @@ def absolute_paths(folder:str|Path)->list[str]:
             hits += [f"{f.name}: {l.strip()[:120]}" for l in _without_images(f.read_text(errors='replace')).splitlines() if _ABSOLUTE.search(l)]
     return hits
 
+# %% ../../nbs/study/75_publish.ipynb
 def _source_repo(run:Path)->Path|None:
     "The clone whose nbs/ made the run's executed notebooks (papermill's input_path), when it is known."
     for nb in sorted((run/'notebooks').glob('*.ipynb')):
@@ -61,6 +64,7 @@ def template_links(text:str)->str:
     "An executed notebook's links as they resolve from results/<study>/notebooks/ (its template wrote them for nbs/)."
     return text.replace('](../results/', '](../../../results/').replace('](../nbs/', '](../../../nbs/')
 
+# %% ../../nbs/study/75_publish.ipynb
 def publish(run:str|Path, dest:str|Path)->Path:
     "Copy the reader-facing files of a study folder to `dest` (replacing it), with paths made relative to the repository."
     run, dest = Path(run).resolve(), Path(dest)

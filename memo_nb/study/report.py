@@ -24,6 +24,7 @@ def study_scale(cfg:dict)->str:
             f"M={c0['draws']}, width {c0['width']}, epochs " + '/'.join(str(c['epochs']) for c in cfg.values())
             + " (" + '/'.join(cfg) + ")")
 
+# %% ../../nbs/study/74_report.ipynb
 class StudyOutputs:
     "Saves a study's figures (PNG+PDF) and tables (CSV+Markdown) into its folder, with their titles in outputs.json."
     def __init__(self, out:str|Path, scale:str):
@@ -53,6 +54,7 @@ class StudyOutputs:
         self._record({'kind': 'table', 'name': name, 'title': title, **({'lead': True} if lead else {})})
         return df
 
+# %% ../../nbs/study/74_report.ipynb
 def open_study(study_dir:str|Path, note:str='')->tuple[list[str], dict[str, dict], StudyOutputs]:
     "What every analysis notebook starts from: the study's setups in order, each one's saved configuration, and the writer of its figures and tables."
     out = Path(study_dir)
@@ -61,6 +63,7 @@ def open_study(study_dir:str|Path, note:str='')->tuple[list[str], dict[str, dict
     cfg = {s: run_config(out/'train'/s) for s in setups}
     return setups, cfg, StudyOutputs(out, study_scale(cfg) + note)
 
+# %% ../../nbs/study/74_report.ipynb
 def read_manifest(out:str|Path)->list[dict]:
     "The figures and tables a study saved, in order: [{'kind', 'name', 'title', ...}, ...]."
     path = Path(out)/'outputs.json'
@@ -78,6 +81,7 @@ def _report_items(out:Path)->tuple[list[dict], list[dict]]:
     figures += [{'kind': 'figure', 'name': p.stem, 'title': p.stem} for p in sorted(out.glob('fig_*.png')) if p.stem not in known]
     return tables, figures
 
+# %% ../../nbs/study/74_report.ipynb
 def scale_caveat(configs:dict)->str:
     "Two sentences on what a study at this scale can and cannot say about the paper's regime (50,000 images, width 64, N=30, K=1024, M=10)."
     c0 = next(iter(configs.values()))
@@ -88,18 +92,21 @@ def scale_caveat(configs:dict)->str:
             "They say whether the paper's claims appear in this smaller regime, with the power this run had (the smallest detectable spreads are "
             "in the tables), not what the paper's networks do: object difficulty at another data size and capacity need not spread the same way.")
 
+# %% ../../nbs/study/74_report.ipynb
 def claim_parts(evidence:str)->tuple[str, list[str]]:
     "A claim's evidence as its first sentence (the numbers that decide it) and the rest as short items."
     head, _, rest = evidence.partition('. ')
     items = [s.strip().rstrip('.') for s in re.split(r';\s+|\.\s+(?=[A-Za-z(])', rest) if s.strip()]
     return head.rstrip('.'), items
 
+# %% ../../nbs/study/74_report.ipynb
 def claims_table(claims:list[dict])->list[str]:
     "Markdown lines of the table a report opens with: each claim, its verdict and the sentence that decides it."
     cell = lambda s: s.replace('|', '\\|')
     return (["| claim | verdict | what decides it |", "|---|---|---|"]
             + [f"| {cell(c['claim'])} | **{c['verdict']}** | {cell(claim_parts(c['evidence'])[0])} |" for c in claims])
 
+# %% ../../nbs/study/74_report.ipynb
 def verdict_lines(out:str|Path, width:int=140)->list[str]:
     "One line per claim of a finished study (its verdict and what decides it, cut to `width`), for the terminal."
     path = Path(out)/'claims.json'
@@ -107,6 +114,7 @@ def verdict_lines(out:str|Path, width:int=140)->list[str]:
     cut = lambda s: s if len(s) <= width else s[:width - 1] + '…'
     return [cut(f"claim {c['claim'].split('.')[0]}: {c['verdict']} ({claim_parts(c['evidence'])[0]})") for c in json.loads(path.read_text())]
 
+# %% ../../nbs/study/74_report.ipynb
 def _evidence_lines(claims:list[dict])->list[str]:
     "The full evidence of each claim as a short list."
     out = ["## The evidence for each claim", ""]
@@ -115,6 +123,7 @@ def _evidence_lines(claims:list[dict])->list[str]:
         out += [f"**{c['claim']}** — {c['verdict']}. {head}.", ""] + [f"- {s}" for s in items] + [""]
     return out
 
+# %% ../../nbs/study/74_report.ipynb
 def _setup_lines(study:dict)->list[str]:
     "What was trained: the data, the copies, probe and draws, the machine, and each setup's settings."
     from memo_nb.methods.setups import SETUPS, get_setup     # the setups' one-line summaries (imports torch, so only here)
@@ -130,6 +139,7 @@ def _setup_lines(study:dict)->list[str]:
     return lines + [f"| {s} | {get_setup(s).summary if s in SETUPS else ''} | {c['epochs']} | {c['batch_size']} | {c['optimizer']} | {c['lr']} "
                     f"| {c['temperature']} |" for s, c in cfg.items()]
 
+# %% ../../nbs/study/74_report.ipynb
 def write_report(out:Path):
     "Assemble REPORT.md and REPORT.html from the files in `out`: the claims table, the caveat and the leading figures first, then the rest."
     out = Path(out)
@@ -151,6 +161,7 @@ _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-wid
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;height:auto}code{background:#f3f3f3;padding:0 0.2em}"""
 
+# %% ../../nbs/study/74_report.ipynb
 def report_html(markdown_text:str, title:str)->str:
     "A self-standing HTML page of the report's Markdown (tables rendered; images stay relative links to the files beside it)."
     import markdown, html

@@ -40,11 +40,13 @@ def check_output_folder(out:Path, create:bool=True):
     except OSError as e:
         raise ValueError(f"Cannot write to the output folder {out}: {e.strerror or e}.") from None
 
+# %% ../../nbs/study/73_runner.ipynb
 def missing_data_message(name:str)->str:
     "One line on a dataset that is not here: where it would go and how to get it."
     return (f"Dataset {name!r} is not in {data_root()}: add --download to fetch it ({CIFAR_FACTS[name]['download_mb']} MB), "
             f"or set $MEMO_NB_DATA to a folder that holds it" + (", or $MEMO_NB_CIFAR10_DIR to an ImageFolder copy" if name == 'cifar10' else '') + ".")
 
+# %% ../../nbs/study/73_runner.ipynb
 def check_study(cfgs:dict[str, TrainConfig], out:Path, params:StudyParams|None=None,
                 create:bool=True,       # False: check the output folder could be made, without making it (a dry run)
                 download:bool=False):   # fetch a missing CIFAR dataset (with a progress bar) before anything else
@@ -86,6 +88,7 @@ def compares_ssl_methods(cfgs:dict[str, TrainConfig])->bool:
     "Whether the study trains a self-supervised method other than SimCLR (then the comparison notebook runs)."
     return any(get_setup(s).objective.self_supervised and get_setup(s).objective is not CONTRASTIVE for s in cfgs)
 
+# %% ../../nbs/study/73_runner.ipynb
 def study_notebooks(cfgs:dict[str, TrainConfig], params:StudyParams, out:Path)->list[tuple[str, str, dict]]:
     "The notebooks `execute_study` runs after training, in order, as (template, tag, parameters)."
     # the training notebooks find their runs finished and show what they recorded
@@ -98,6 +101,7 @@ def study_notebooks(cfgs:dict[str, TrainConfig], params:StudyParams, out:Path)->
     if compares_ssl_methods(cfgs): nbs.append((SSL_NB, 'ssl', {'study_dir': str(out), 'probe_epochs': params.probe_epochs, 'levels': list(params.levels)}))
     return nbs
 
+# %% ../../nbs/study/73_runner.ipynb
 def check_notebook_parameters(notebooks:list[tuple[str, str, dict]]):
     "Raise ValueError when a template is missing, or its parameters cell declares other names than those injected into it."
     import papermill as pm
@@ -172,6 +176,7 @@ def _notebook(name:str, out:Path, tag:str, params:dict, quiet:bool=False):
     run_notebook(name, out, tag, params, progress=False)
     if not quiet: print(f" {time.time() - t0:.0f} s", flush=True)
 
+# %% ../../nbs/study/73_runner.ipynb
 def execute_study(profile:str, cfgs:dict, params:StudyParams, out:Path, quiet:bool=False,
                   workers:int|None=None, # training processes on this machine; None: one per core on a CPU, 1 on a GPU
                  )->Path:
@@ -197,6 +202,7 @@ def execute_study(profile:str, cfgs:dict, params:StudyParams, out:Path, quiet:bo
         return out
     finally: stop_ranks()
 
+# %% ../../nbs/study/73_runner.ipynb
 def run_study(profile:str, out:str|Path|None=None, dataset:str|None=None, overrides:list|None=None, quiet:bool=False,
               workers:int|None=None)->Path:
     "Check, train and analyse a study; returns the output folder with REPORT.md."

@@ -62,6 +62,7 @@ class TrainConfig:
     collapse_std: float = 0.01     # self-supervised setups: stop when a copy's embedding spread x sqrt(d) stays below this (about 1 when spread); 0 = never
     collapse_epochs: int = 3       # ... for this many epochs in a row
 
+# %% ../../nbs/training/40_config.ipynb
 RUNTIME_FIELDS = ('device', 'compile', 'concurrent', 'save_every', 'keep_weights', 'deterministic', 'collapse_std', 'collapse_epochs',
                   'dense_size', 'dense_draws', 'dense_levels')   # the dense probe reads a run after training: it does not change the run
 
@@ -92,6 +93,7 @@ def kept_epochs(cfg:TrainConfig)->list[int]:
     n = min(cfg.keep_weights, cfg.epochs)
     return sorted({round(cfg.epochs*i/n) for i in range(1, n + 1)}) if n else []
 
+# %% ../../nbs/training/40_config.ipynb
 def validate(cfg:TrainConfig):
     "Raise ValueError naming the first bad setting."
     setup = get_setup(cfg.setup)
@@ -222,6 +224,7 @@ def distinct_in_sets(mask:Tensor)->int:
     "How many different sets of training copies the probe objects of a membership mask have."
     return len({tuple(col.nonzero().squeeze(1).tolist()) for col in mask.T})
 
+# %% ../../nbs/training/40_config.ipynb
 def copy_members(cfg:TrainConfig, n:int, probe:Tensor)->Tensor:
     "[N, n] bool: the training images of each copy (its probe objects by the membership mask, then other images at random)."
     mask = membership_mask(cfg.copies, len(probe), in_copies(cfg), derive_seed(cfg.seed, 'membership'))

@@ -111,6 +111,7 @@ def isa_limits()->list[str|None]:
     "Values of ONEDNN_MAX_CPU_ISA to check on this CPU: None (its own kernels), and 'AVX2' where it has AVX-512."
     return [None, 'AVX2'] if 'AVX512' in torch.backends.cpu.get_cpu_capability() else [None]
 
+# %% ../../nbs/training/45_convcheck.ipynb
 def check_this_cpu(widths=(1, 2, 4, 8, 16), threads=(1, 2), batch:int=32, repeats:int=3, timeout:float=300)->list[str]:
     "Check the backbone's convolutions in subprocesses, under each `isa_limits()` and thread count; what went wrong."
     failures = []

@@ -44,6 +44,7 @@ def _stack(states:list[dict])->dict:
     "The stacked optimiser state of several copies' states."
     return {k: (torch.stack([s[k] for s in states]) if torch.is_tensor(v) and v.ndim else v) for k, v in states[0].items()}
 
+# %% ../../nbs/training/41_copies.ipynb
 class CopyGroup:
     "G copies of a run with stacked parameters, one optimiser and one vmapped forward pass."
     def __init__(self, cfg:TrainConfig, indices, n_classes:int, device:torch.device, dtype:torch.dtype=torch.float32):
@@ -137,11 +138,13 @@ def saved_bytes_per_view(cfg:TrainConfig, n_classes:int, device:torch.device, im
         return total
     return (saved(4) - saved(2))//2  # the weights, saved once per pass, cancel
 
+# %% ../../nbs/training/41_copies.ipynb
 def auto_group_size(cfg:TrainConfig, bytes_per_view:int, memory:int, share:float=0.4)->int:
     "How many copies fit in one vmapped group when their saved activations may take `share` of `memory` bytes."
     views = cfg.batch_size*get_setup(cfg.setup).objective.views
     return max(1, min(cfg.copies, int(share*memory)//max(views*bytes_per_view, 1)))
 
+# %% ../../nbs/training/41_copies.ipynb
 def copy_groups(cfg:TrainConfig, n_classes:int, device:torch.device, image_shape=(3, 32, 32),
                 copies:range|None=None, # the copies to build (a shard of the run); None: all N
                )->list[CopyGroup]:

@@ -112,6 +112,7 @@ def train_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1, 
             print(f"[memo-nb] rank {rank}: {setup} {copies_label(copies)} finished; "
                   f"{done} of {len(plan)} (setup, copies) items finished on all ranks", flush=True)
 
+# %% ../../nbs/training/44_distributed.ipynb
 def join_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1)->bool:
     "Wait for every rank, then on rank 0 join every setup's shards into its run folder; whether this rank goes on to the analyses."
     if world == 1: return True
@@ -120,6 +121,7 @@ def join_items(cfgs:dict[str, TrainConfig], out:Path, rank:int=0, world:int=1)->
     _join_shards(cfgs, out, world)
     return True
 
+# %% ../../nbs/training/44_distributed.ipynb
 def _join_shards(cfgs:dict[str, TrainConfig], out:Path, world:int):
     "Join the `world` shards of every setup of the study into its run folder."
     plan = shard_plan(cfgs, world)
@@ -132,6 +134,7 @@ def default_workers(cfgs:dict[str, TrainConfig])->int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     return max(1, min(cores, max(c.copies for c in cfgs.values())))
 
+# %% ../../nbs/training/44_distributed.ipynb
 def _exit_with_parent():
     "End this worker process when the process that started it is gone (killed without a chance to stop its workers)."
     parent = os.getppid()
@@ -140,6 +143,7 @@ def _exit_with_parent():
         os._exit(1)
     threading.Thread(target=watch, daemon=True).start()
 
+# %% ../../nbs/training/44_distributed.ipynb
 def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progress:bool, pipe):
     "One worker process: its shard of every setup; sends ('item', what it starts) and, on a failure, ('error', one line) through `pipe`."
     _exit_with_parent()
@@ -152,6 +156,7 @@ def _train_worker(cfgs:dict, out:Path, rank:int, world:int, threads:int, progres
         pipe.send(('error', str(e) if isinstance(e, TrainingError) else f"rank {rank} of {world}: {type(e).__name__}: {e}"))
         raise SystemExit(1)
 
+# %% ../../nbs/training/44_distributed.ipynb
 def _how_it_ended(code:int)->str:
     "'died of SIGSEGV' for a death by a signal, else 'stopped with exit code 1'."
     if code < 0:
@@ -159,11 +164,13 @@ def _how_it_ended(code:int)->str:
         except ValueError: return f"died of signal {-code}"
     return f"stopped with exit code {code}"
 
+# %% ../../nbs/training/44_distributed.ipynb
 def _stop(procs:list):
     for p in procs:
         if p.is_alive(): p.terminate()
     for p in procs: p.join()
 
+# %% ../../nbs/training/44_distributed.ipynb
 def train_in_workers(cfgs:dict[str, TrainConfig], out:Path, workers:int, progress:bool=True):
     "Train the study in `workers` processes of this machine (each a rank's shard of every setup, with its share of the threads), then join the shards."
     if not (isinstance(workers, int) and workers >= 1): raise ValueError(f"workers must be an integer >= 1, got {workers!r}.")

@@ -37,11 +37,13 @@ def probe_views(cfg:TrainConfig, images:Tensor,
         out.append(tuple(to_memory_format(aug(images, g), cfg.channels_last) for _ in range(setup.objective.views)))
     return out
 
+# %% ../../nbs/training/43_loop.ipynb
 def probe_partitions(cfg:TrainConfig, K:int, probe:str='probe')->tuple[list[Tensor], list[Tensor]]:
     "The order of the K probe objects that cuts each draw's contrastive probe batches, and the `mate_partitions` other orders of draw 0."
     order = lambda *key: torch.randperm(K, generator=generator(cfg.seed, *key))
     return [order(f'{probe}-partition', m) for m in range(cfg.draws)], [order(f'{probe}-mates', r) for r in range(cfg.mate_partitions)]
 
+# %% ../../nbs/training/43_loop.ipynb
 @torch.inference_mode()
 def evaluate_probe(group:CopyGroup, cfg:TrainConfig, views, labels:Tensor,
                    partitions:tuple[list[Tensor], list[Tensor]]|None=None, # `probe_partitions`; None: contiguous batches, no mates
@@ -64,6 +66,7 @@ def make_batch(group:CopyGroup, data:ImageSet, augment, idx:list[Tensor])->tuple
         xs.append(to_memory_format(torch.cat([augment(x, g) for _ in range(views)]), group.cfg.channels_last))
     return (xs[0][None] if len(xs) == 1 else torch.stack(xs)), torch.stack([data.labels[ix] for ix in idx])
 
+# %% ../../nbs/training/43_loop.ipynb
 def train_step(group:CopyGroup, x:Tensor, y:Tensor)->tuple[Tensor, Tensor, Tensor|None]:
     """One optimiser step of every copy of `group` on its batch (`make_batch`): per-copy loss [G], correct predictions [G],
     and for a self-supervised setup the `embedding_spread` of the batch's embeddings [G] (None for a classifier)."""
@@ -80,6 +83,7 @@ def train_step(group:CopyGroup, x:Tensor, y:Tensor)->tuple[Tensor, Tensor, Tenso
     if group.target is not None: group.update_target()
     return loss, hits, spread
 
+# %% ../../nbs/training/43_loop.ipynb
 def train_epoch(group:CopyGroup, data:ImageSet, augment, epoch:int,
                 members:list[Tensor]|None=None, # per copy of the group: indices of its images (None: all)
                )->tuple[list[float], list[float], list[float]|None]:
@@ -129,6 +133,7 @@ def run_config_changes(run:Path, cfg:TrainConfig)->str:
         return f"record format {record_format(old)} -> {RECORD_FORMAT}, written by an older memo_nb"
     return ', '.join(f"{k}: {old.get(k, _DEFAULTS[k])!r} -> {v!r}" for k, v in run_identity(cfg).items() if old.get(k, _DEFAULTS[k]) != v)
 
+# %% ../../nbs/training/43_loop.ipynb
 def check_run_folder(run:Path, cfg:TrainConfig):
     "Write config.json in a new run folder; refuse one whose saved configuration differs."
     changes = run_config_changes(run, cfg)
@@ -145,11 +150,13 @@ def kept_weight_epochs(run:Path)->list[int]:
     "The epochs of `run` whose weights were kept."
     return sorted(int(p.name.split('_')[1]) for p in (Path(run)/'weights').glob('epoch_*') if p.is_dir())
 
+# %% ../../nbs/training/43_loop.ipynb
 def _readable_zip(path:Path)->bool:
     try:
         with zipfile.ZipFile(path): return True
     except (OSError, zipfile.BadZipFile): return False
 
+# %% ../../nbs/training/43_loop.ipynb
 def is_finished(run:Path, cfg:TrainConfig, copies:range|None=None)->bool:
     "Whether `run` holds every epoch's records and the weights of each of its copies (all N, or a shard's), all readable."
     n_records = len(list((run/'records').glob('epoch_*.npz')))
@@ -172,11 +179,13 @@ def restore(run:Path, cfg:TrainConfig, groups:list[CopyGroup], device:torch.devi
     for g in groups: g.load_state([saved[i] for i in g.indices])
     return state['epoch'] + 1
 
+# %% ../../nbs/training/43_loop.ipynb
 def save_state(run:Path, epoch:int, groups:list[CopyGroup]):
     "Write the resumable state of every copy after `epoch`."
     atomic_write(run/'state.pt', lambda f: torch.save({'epoch': epoch, 'indices': [i for g in groups for i in g.indices],
                                                        'copies': [s for g in groups for s in g.state()]}, f))
 
+# %% ../../nbs/training/43_loop.ipynb
 def save_weights(run:Path, groups:list[CopyGroup], epoch:int|None=None):
     "Write each copy's final weights and drop the resumable state; or, with `epoch`, keep its weights after that epoch."
     for g in groups:
@@ -265,6 +274,7 @@ def copies_label(copies:range)->str:
     "'copy 3' or 'copies 0-3', for messages."
     return f"copy {copies.start}" if len(copies) == 1 else f"copies {copies.start}-{copies.stop - 1}"
 
+# %% ../../nbs/training/43_loop.ipynb
 def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None,
               copies:range|None=None, # train only these copies (a shard of the run, see memo_nb.training.distributed); None: all N
               position:int|None=None, # the bar's line in the terminal, when several processes show theirs

@@ -47,6 +47,7 @@ def save_epoch_records(run:str|Path, epoch:int,
         f, correct_bits=np.packbits(c, axis=None), shape=np.array(c.shape), p_true=p_true.cpu().numpy().astype(np.float16),
         loss=np.asarray(loss, np.float32), acc=np.asarray(acc, np.float32), **extra))
 
+# %% ../../nbs/training/42_records.ipynb
 def read_epoch(path:str|Path)->dict:
     "The records of one epoch file: correct (bool), p_true (float16), loss and acc, and mates (bool) and embedding_std where it has them."
     unpack = lambda bits, shape: np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
@@ -90,12 +91,14 @@ def damaged_records(run:str|Path)->list[Path]:
         except DamagedRecord: bad.append(f)
     return bad
 
+# %% ../../nbs/training/42_records.ipynb
 def run_config(run:str|Path)->dict:
     "A run's saved configuration (`config.json`, without its record format: a `TrainConfig` dict)."
     path = Path(run)/'config.json'
     if not path.exists(): raise FileNotFoundError(f"{run} is not a training run folder (no config.json).")
     return {k: v for k, v in json.loads(path.read_text()).items() if k != 'record_format'}
 
+# %% ../../nbs/training/42_records.ipynb
 def load_records(run:str|Path)->dict:
     "All records of a run: correct (bool) and p_true (float16) [T+1, N, M, K(, 2)], loss and acc [T+1, N], (mates [T+1, N, R, K]), config, record_format, probe metadata."
     run = Path(run)
