@@ -79,3 +79,34 @@ def test_the_checker_sees_a_circle_and_an_upward_arrow():
     assert 'memo_nb.methods.ssl_methods' in imported_modules(p) and 'memo_nb.methods.objectives' in imported_modules(p)
     assert 'memo_nb.training.loop' in graph()['memo_nb.analysis.representations']
     assert stage('memo_nb.study.cli') > stage('memo_nb.analysis.claims') > stage('memo_nb.training.loop') > stage('memo_nb.methods.setups') > stage('memo_nb.data.files')
+
+
+MAX_CELL = 30
+
+
+def is_declaration(code:str)->bool:
+    "A cell that only declares data: one dataclass of fields (no methods), or one name bound to a literal table."
+    body = ast.parse(code).body
+    if len(body) != 1: return False
+    node = body[0]
+    if isinstance(node, ast.ClassDef): return not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in node.body)
+    return isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, (ast.Dict, ast.List, ast.Tuple))
+
+
+def exported_cells():
+    import json
+    for nb in sorted((ROOT/'nbs').glob('*/[0-9]*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            src = ''.join(c['source'])
+            if c['cell_type'] == 'code' and src.startswith('#| export'):
+                yield f"{nb.relative_to(ROOT/'nbs')} cell {i}", '\n'.join(l for l in src.rstrip('\n').split('\n') if not l.startswith('#|'))
+
+
+def test_exported_cells_hold_one_idea():
+    "No exported cell over 30 lines, but a declaration of data (a dataclass's fields, a literal table such as the profiles)."
+    cells = list(exported_cells())
+    assert len(cells) > 200
+    long = [f"{where}: {len(code.splitlines())} lines" for where, code in cells if len(code.splitlines()) > MAX_CELL and not is_declaration(code)]
+    assert long == [], long
+    assert is_declaration('@dataclass\nclass A:\n    x: int = 1') and is_declaration('P = {"a": 1}')
+    assert not is_declaration('class A:\n    def f(self): pass') and not is_declaration('def f(): pass')

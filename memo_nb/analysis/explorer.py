@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..training.records import select_view
+from ..data.datasets import load_dataset
+from ..training.records import select_view, load_records
+from .objects import data_map, region_thresholds, map_regions
+from .scores import study_scores
 
 # %% auto 0
 __all__ = ['MISSING', 'SCORE_NAMES', 'image_uri', 'to_hwc_uint8', 'curve_channels', 'encode_curves', 'decode_curve',
@@ -272,13 +275,16 @@ def _setup_columns(rec:dict, epoch:int, pos:np.ndarray, max_points:int)->tuple[d
     return cols, ep.tolist(), bits
 
 # %% ../../nbs/analysis/60_explorer.ipynb
+def _draws_column(draw_cols:dict, draws:np.ndarray)->str:
+    "The column that shows `draws`: a setup whose draws are those of an earlier one shares its column (`draw_cols` gains a new one otherwise)."
+    key = next((k for k, d in draw_cols.items() if d.shape == draws.shape and (d == draws).all()), f'draws:{len(draw_cols)}')
+    draw_cols.setdefault(key, draws)
+    return key
+
+# %% ../../nbs/analysis/60_explorer.ipynb
 def explorer_data(study:str|Path, extra:pd.DataFrame|None=None,   # more columns by dataset index: 'setup:score' for one setup, any other name for all
                   max_points:int=60)->ExplorerData:
     "Everything a study's explorer page shows."
-    from memo_nb.analysis.scores import study_scores
-    from memo_nb.training.records import load_records
-    from memo_nb.analysis.objects import data_map, region_thresholds, map_regions
-    from memo_nb.data.datasets import load_dataset
     study = Path(study)
     table, epochs, _ = study_scores(study)
     setups = list(epochs)
@@ -294,8 +300,7 @@ def explorer_data(study:str|Path, extra:pd.DataFrame|None=None,   # more columns
         t = t.assign(**{f'{s}:{k}': v for k, v in cols.items()}, **{c: table[c].to_numpy() for c in table.columns if c.startswith(f'{s}:')})
         maps[s] = data_map(bits).iloc[pos].reset_index(drop=True)
         draws = setup_draws(recs[s]['config'], train.images[np.array(order)].numpy())[:, pos]
-        key = next((k for k, d in draw_cols.items() if d.shape == draws.shape and (d == draws).all()), f'draws:{len(draw_cols)}')
-        draw_cols.setdefault(key, draws); draw_sets[s] = key
+        draw_sets[s] = _draws_column(draw_cols, draws)
     th = region_thresholds(maps)
     for s, m in maps.items():
         t = t.assign(**{f'{s}:{c}': m[c].to_numpy() for c in m.columns}, **{f'{s}:region': map_regions(m, th).to_numpy()})

@@ -220,6 +220,15 @@ def neighbour_label_agreement(images:np.ndarray,   # [n, ...] the run's training
     return out
 
 # %% ../../nbs/analysis/53_heldout.ipynb
+def _true_label_rows(r_in:np.ndarray, matches_true:np.ndarray)->list[dict]:
+    "The r_in of objects whose random label happens to be their true class minus the others', with a 95% interval (none when a group has < 2)."
+    t, f = np.asarray(matches_true, bool), ~np.asarray(matches_true, bool)
+    if t.sum() < 2 or f.sum() < 2: return []
+    diff, se = r_in[t].mean() - r_in[f].mean(), np.sqrt(r_in[t].var(ddof=1)/t.sum() + r_in[f].var(ddof=1)/f.sum())
+    return [{'measure': 'r_in of objects whose random label is their true class, minus the others\'', 'value': float(diff),
+             'ci_low': float(diff - 1.96*se), 'ci_high': float(diff + 1.96*se), 'n': int(t.sum())}]
+
+# %% ../../nbs/analysis/53_heldout.ipynb
 def label_context(y:np.ndarray,           # [N, K] per-copy success at one epoch
                   membership:np.ndarray,  # [N, K] bool in-copies
                   agreement:np.ndarray,   # [N, K] `neighbour_label_agreement`
@@ -246,9 +255,5 @@ def label_context(y:np.ndarray,           # [N, K] per-copy success at one epoch
              'ci_low': max(0., (abs(slope) - 1.96*slope_se)*sd_a), 'ci_high': (abs(slope) + 1.96*slope_se)*sd_a, 'n': dof},
             {'measure': 'Spearman of r_in with the mean in-copy agreement, across objects', **{k: v for k, v in spearman_ci(r_in, a_in).items() if k != 'rho'},
              'value': spearman_ci(r_in, a_in)['rho']}]
-    t, f = np.asarray(matches_true, bool), ~np.asarray(matches_true, bool)
-    if t.sum() > 1 and f.sum() > 1:
-        diff, se = r_in[t].mean() - r_in[f].mean(), np.sqrt(r_in[t].var(ddof=1)/t.sum() + r_in[f].var(ddof=1)/f.sum())
-        rows.append({'measure': 'r_in of objects whose random label is their true class, minus the others\'', 'value': float(diff),
-                     'ci_low': float(diff - 1.96*se), 'ci_high': float(diff + 1.96*se), 'n': int(t.sum())})
+    rows += _true_label_rows(r_in, matches_true)
     return pd.DataFrame(rows)[['measure', 'value', 'ci_low', 'ci_high', 'n']]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from fastcore.basics import patch
 
 # %% auto 0
 __all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'to_float', 'sample_crop_boxes', 'resized_crop', 'grayscale', 'adjust_brightness',
@@ -177,33 +178,39 @@ class SimCLRAugment:
     p_blur: float = 1.0                   # the original code always blurred
     sigma: tuple = (0.1, 2.0)
 
-    def sample(self, n:int, H:int, W:int, generator:torch.Generator|None=None)->SimCLRParams:
-        "Draw the parameters of `n` images of size HxW."
-        g = generator
-        b, c, s, h = self.jitter
-        lo = torch.tensor([max(0, 1 - b), max(0, 1 - c), max(0, 1 - s), -h])
-        hi = torch.tensor([1 + b, 1 + c, 1 + s, h])
-        boxes = sample_crop_boxes(n, H, W, self.scale, self.ratio, g)
-        flip, jitter = _bernoulli(n, self.p_flip, g), _bernoulli(n, self.p_jitter, g)
-        factors = lo.to(boxes.device) + _uniform(n, 0, 1, g, 4)*(hi - lo).to(boxes.device)
-        order = _uniform(n, 0, 1, g, 4).argsort(1)
-        gray, blur = _bernoulli(n, self.p_gray, g), _bernoulli(n, self.p_blur, g)
-        return SimCLRParams(boxes, flip, jitter, factors, order, gray, blur, _uniform(n, *self.sigma, g))
+# %% ../../nbs/data/22_augment.ipynb
+@patch
+def sample(self:SimCLRAugment, n:int, H:int, W:int, generator:torch.Generator|None=None)->SimCLRParams:
+    "Draw the parameters of `n` images of size HxW."
+    g = generator
+    b, c, s, h = self.jitter
+    lo = torch.tensor([max(0, 1 - b), max(0, 1 - c), max(0, 1 - s), -h])
+    hi = torch.tensor([1 + b, 1 + c, 1 + s, h])
+    boxes = sample_crop_boxes(n, H, W, self.scale, self.ratio, g)
+    flip, jitter = _bernoulli(n, self.p_flip, g), _bernoulli(n, self.p_jitter, g)
+    factors = lo.to(boxes.device) + _uniform(n, 0, 1, g, 4)*(hi - lo).to(boxes.device)
+    order = _uniform(n, 0, 1, g, 4).argsort(1)
+    gray, blur = _bernoulli(n, self.p_gray, g), _bernoulli(n, self.p_blur, g)
+    return SimCLRParams(boxes, flip, jitter, factors, order, gray, blur, _uniform(n, *self.sigma, g))
 
-    def apply(self, x:Tensor, p:SimCLRParams)->Tensor:
-        "Augment `x` with the parameters `p`."
-        x = resized_crop(to_float(x), p.boxes, self.size or tuple(x.shape[-2:]), p.flip)
-        x = color_jitter(x, p.factors, p.order, p.jitter)
-        x = torch.where(_per_image(p.gray.to(x.device)), grayscale(x).expand_as(x), x)
-        return torch.where(_per_image(p.blur.to(x.device)), gaussian_blur3(x, p.sigma), x)
+# %% ../../nbs/data/22_augment.ipynb
+@patch
+def apply(self:SimCLRAugment, x:Tensor, p:SimCLRParams)->Tensor:
+    "Augment `x` with the parameters `p`."
+    x = resized_crop(to_float(x), p.boxes, self.size or tuple(x.shape[-2:]), p.flip)
+    x = color_jitter(x, p.factors, p.order, p.jitter)
+    x = torch.where(_per_image(p.gray.to(x.device)), grayscale(x).expand_as(x), x)
+    return torch.where(_per_image(p.blur.to(x.device)), gaussian_blur3(x, p.sigma), x)
 
-    def __call__(self, x:Tensor, generator:torch.Generator|None=None)->Tensor:
-        "Augment a batch with fresh parameters from `generator`."
-        return self.apply(x, self.sample(len(x), x.shape[-2], x.shape[-1], generator))
+@patch
+def __call__(self:SimCLRAugment, x:Tensor, generator:torch.Generator|None=None)->Tensor:
+    "Augment a batch with fresh parameters from `generator`."
+    return self.apply(x, self.sample(len(x), x.shape[-2], x.shape[-1], generator))
 
-    def plain(self, x:Tensor)->Tensor:
-        "The un-augmented images as the network sees them: floats in [0, 1], no normalisation."
-        return to_float(x)
+@patch
+def plain(self:SimCLRAugment, x:Tensor)->Tensor:
+    "The un-augmented images as the network sees them: floats in [0, 1], no normalisation."
+    return to_float(x)
 
 # %% ../../nbs/data/22_augment.ipynb
 def normalize(x:Tensor, mean=CIFAR_MEAN, std=CIFAR_STD)->Tensor:

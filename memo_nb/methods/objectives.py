@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from fastcore.basics import patch
 
 from ..data.augment import SimCLRAugment, SupervisedAugment
 from .models import ResNet18, Network, projection_head
@@ -56,16 +57,18 @@ class Classification:
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction='none').view(y.shape).mean(1)
         return loss, (logits.detach().argmax(-1) == y).sum(1)
 
-    def probe(self, forward,            # inputs [n, ...] shared by the copies -> outputs [G, n, C]
-              views:tuple[Tensor, ...], # one draw: the probe objects' view [K, ...]
-              labels:Tensor,            # [K] the labels the copies are trained on
-              temperature:float, probe_batch:int,
-              order:Tensor|None=None, mates=())->tuple[Tensor, Tensor, None]: # correct, p_true [G, K]; no batch-mate bits
-        "Correctness and true-class probability of every copy on one draw of the probe set (a classifier has no batch-mates: `order`, `mates` unused)."
-        chunk = 1024 if labels.device.type == 'cuda' else 256
-        logits = torch.cat([forward(views[0][i:i + chunk]) for i in range(0, len(labels), chunk)], 1)
-        cp = [classifier_predictions(l, labels, temperature) for l in logits]
-        return torch.stack([c for c, _ in cp]), torch.stack([p for _, p in cp]), None
+# %% ../../nbs/methods/32_objectives.ipynb
+@patch
+def probe(self:Classification, forward,            # inputs [n, ...] shared by the copies -> outputs [G, n, C]
+          views:tuple[Tensor, ...], # one draw: the probe objects' view [K, ...]
+          labels:Tensor,            # [K] the labels the copies are trained on
+          temperature:float, probe_batch:int,
+          order:Tensor|None=None, mates=())->tuple[Tensor, Tensor, None]: # correct, p_true [G, K]; no batch-mate bits
+    "Correctness and true-class probability of every copy on one draw of the probe set (a classifier has no batch-mates: `order`, `mates` unused)."
+    chunk = 1024 if labels.device.type == 'cuda' else 256
+    logits = torch.cat([forward(views[0][i:i + chunk]) for i in range(0, len(labels), chunk)], 1)
+    cp = [classifier_predictions(l, labels, temperature) for l in logits]
+    return torch.stack([c for c, _ in cp]), torch.stack([p for _, p in cp]), None
 
 # %% ../../nbs/methods/32_objectives.ipynb
 def embedding_spread(z:Tensor)->Tensor: # [G, n, d] embeddings of G copies
@@ -100,34 +103,38 @@ class Retrieval:
         "Views of each copy's training batch whose partner is the most similar other view [G] (a training accuracy, no gradient)."
         with torch.no_grad(): return torch.stack([simclr_predictions(e[:B].detach(), e[B:].detach(), 1.0)[0].sum() for e in z])
 
-    def probe(self, forward,            # inputs [n, ...] shared by the copies -> embeddings [G, n, d]
-              views:tuple[Tensor, ...], # one draw: first and second views of the probe objects, [K, ...] each
-              labels:Tensor,            # [K] (only its length is used)
-              temperature:float, probe_batch:int,
-              order:Tensor|None=None,   # [K] a permutation of the objects: batches are its consecutive cuts (None: 0..K-1)
-              mates=(),                 # other such orders, scored on the same embeddings
-             )->tuple[Tensor, Tensor, Tensor|None]: # correct, p_true [G, K, 2]; first-view bits under each of `mates` [G, R, K]
-        "For both views of every probe object: is its partner the argmax within its probe batch, and its probability."
-        # Embeddings in large chunks (the network is in eval mode, so a view's embedding does not depend on its batch);
-        # only the in-batch task is cut into probe batches. Small probe batches, and other partitions, then cost no extra forward passes.
-        chunk = 1024 if labels.device.type == 'cuda' else 256
-        z1, z2 = (self.embedding(torch.cat([forward(v[i:i + chunk]) for i in range(0, len(labels), chunk)], 1)) for v in views[:2])
-        correct, p = self.score(z1, z2, temperature, probe_batch, order)
-        extra = torch.stack([self.score(z1, z2, temperature, probe_batch, o)[0][..., 0] for o in mates], 1) if len(mates) else None
-        return correct, p, extra
+# %% ../../nbs/methods/32_objectives.ipynb
+@patch
+def probe(self:Retrieval, forward,            # inputs [n, ...] shared by the copies -> embeddings [G, n, d]
+          views:tuple[Tensor, ...], # one draw: first and second views of the probe objects, [K, ...] each
+          labels:Tensor,            # [K] (only its length is used)
+          temperature:float, probe_batch:int,
+          order:Tensor|None=None,   # [K] a permutation of the objects: batches are its consecutive cuts (None: 0..K-1)
+          mates=(),                 # other such orders, scored on the same embeddings
+         )->tuple[Tensor, Tensor, Tensor|None]: # correct, p_true [G, K, 2]; first-view bits under each of `mates` [G, R, K]
+    "For both views of every probe object: is its partner the argmax within its probe batch, and its probability."
+    # Embeddings in large chunks (the network is in eval mode, so a view's embedding does not depend on its batch);
+    # only the in-batch task is cut into probe batches. Small probe batches, and other partitions, then cost no extra forward passes.
+    chunk = 1024 if labels.device.type == 'cuda' else 256
+    z1, z2 = (self.embedding(torch.cat([forward(v[i:i + chunk]) for i in range(0, len(labels), chunk)], 1)) for v in views[:2])
+    correct, p = self.score(z1, z2, temperature, probe_batch, order)
+    extra = torch.stack([self.score(z1, z2, temperature, probe_batch, o)[0][..., 0] for o in mates], 1) if len(mates) else None
+    return correct, p, extra
 
-    def score(self, z1:Tensor, z2:Tensor, # [G, K, d] embeddings of the first and second views
-              temperature:float, probe_batch:int, order:Tensor|None=None)->tuple[Tensor, Tensor]: # correct, p_true [G, K, 2]
-        "The in-batch task with the objects cut into batches of `probe_batch` along `order`; results in the objects' own order."
-        K = z1.shape[1]
-        order = torch.arange(K, device=z1.device) if order is None else order.to(z1.device)
-        z1, z2 = z1[:, order], z2[:, order]
-        cs, ps = [], []
-        for i in range(0, K, probe_batch):
-            cp = [simclr_predictions(a[i:i + probe_batch], b[i:i + probe_batch], temperature) for a, b in zip(z1, z2)]
-            cs.append(torch.stack([c.view(2, -1).T for c, _ in cp])); ps.append(torch.stack([p.view(2, -1).T for _, p in cp]))
-        back = torch.empty_like(order); back[order] = torch.arange(K, device=order.device)
-        return torch.cat(cs, 1)[:, back], torch.cat(ps, 1)[:, back]
+# %% ../../nbs/methods/32_objectives.ipynb
+@patch
+def score(self:Retrieval, z1:Tensor, z2:Tensor, # [G, K, d] embeddings of the first and second views
+          temperature:float, probe_batch:int, order:Tensor|None=None)->tuple[Tensor, Tensor]: # correct, p_true [G, K, 2]
+    "The in-batch task with the objects cut into batches of `probe_batch` along `order`; results in the objects' own order."
+    K = z1.shape[1]
+    order = torch.arange(K, device=z1.device) if order is None else order.to(z1.device)
+    z1, z2 = z1[:, order], z2[:, order]
+    cs, ps = [], []
+    for i in range(0, K, probe_batch):
+        cp = [simclr_predictions(a[i:i + probe_batch], b[i:i + probe_batch], temperature) for a, b in zip(z1, z2)]
+        cs.append(torch.stack([c.view(2, -1).T for c, _ in cp])); ps.append(torch.stack([p.view(2, -1).T for _, p in cp]))
+    back = torch.empty_like(order); back[order] = torch.arange(K, device=order.device)
+    return torch.cat(cs, 1)[:, back], torch.cat(ps, 1)[:, back]
 
 # %% ../../nbs/methods/32_objectives.ipynb
 class Contrastive(Retrieval):
@@ -177,11 +184,14 @@ class Setup:
         "Whether it trains on the seeded permutation of the labels instead of the true ones."
         return self.labels == 'random'
 
-    def network(self, n_classes:int, width:int=64, head:str='linear', proj_dim:int=128)->Network:
-        "A freshly initialised network of this setup: ResNet-18 of `width` with the objective's head."
-        backbone = ResNet18(width)
-        return Network(backbone, self.objective.head(backbone.out_dim, n_classes, head, proj_dim))
+# %% ../../nbs/methods/32_objectives.ipynb
+@patch
+def network(self:Setup, n_classes:int, width:int=64, head:str='linear', proj_dim:int=128)->Network:
+    "A freshly initialised network of this setup: ResNet-18 of `width` with the objective's head."
+    backbone = ResNet18(width)
+    return Network(backbone, self.objective.head(backbone.out_dim, n_classes, head, proj_dim))
 
-    def features_input(self, x:Tensor)->Tensor:
-        "uint8 images as this setup's networks saw them in training, without augmentation."
-        return self.augment().plain(x)
+@patch
+def features_input(self:Setup, x:Tensor)->Tensor:
+    "uint8 images as this setup's networks saw them in training, without augmentation."
+    return self.augment().plain(x)

@@ -11,6 +11,8 @@ __all__ = ['PROFILES', 'PROFILE_PARAMS']
 
 # %% ../../nbs/study/70_profiles.ipynb
 _SSL_CPU = dict(epochs=40, optimizer='adam', lr=1e-3, temperature=0.1)   # the `ssl` profile's settings of all five self-supervised methods (SimCLR's CPU ones)
+
+# %% ../../nbs/study/70_profiles.ipynb
 PROFILES = {
     'smoke': dict(dataset='digits', train_size=200, copies=2, probe_size=64, draws=2, width=4, batch_size=32, probe_batch=32,
                   epochs=3, lr=0.05, dense_size=100, dense_draws=3,
@@ -44,6 +46,8 @@ PROFILES = {
                 barlow_twins=dict(_SSL_CPU, epochs=80, off_diagonal=0.02),
                 supervised=dict(epochs=40), random=dict(epochs=25)),
 }
+
+# %% ../../nbs/study/70_profiles.ipynb
 PROFILE_PARAMS = {'smoke': dict(probe_epochs=5, am_steps=5, levels=(0.1,)),   # a level three epochs reach, so every step runs (the dense probe too)
                   'quick': dict(probe_epochs=60, am_steps=50, levels=(0.25, 0.5)),
                   'cpu': dict(probe_epochs=100, am_steps=200), 'heldout': dict(probe_epochs=100, am_steps=200), 'paper': {},

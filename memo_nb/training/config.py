@@ -16,9 +16,10 @@ from ..methods.models import HEADS
 from ..methods.setups import SETUPS, get_setup
 
 # %% auto 0
-__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'kept_epochs', 'validate',
-           'resolved', 'is_resolved', 'require_resolved', 'check_sizes', 'copy_train_size', 'derive_seed', 'generator',
-           'RunData', 'run_data', 'membership_mask', 'distinct_in_sets', 'copy_members', 'pick_device']
+__all__ = ['RUNTIME_FIELDS', 'METHOD_SETTINGS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'kept_epochs',
+           'check_method_settings', 'validate', 'resolved', 'is_resolved', 'require_resolved', 'check_sizes',
+           'copy_train_size', 'derive_seed', 'generator', 'RunData', 'run_data', 'membership_mask', 'distinct_in_sets',
+           'copy_members', 'pick_device']
 
 # %% ../../nbs/training/40_config.ipynb
 @dataclass
@@ -94,6 +95,19 @@ def kept_epochs(cfg:TrainConfig)->list[int]:
     return sorted({round(cfg.epochs*i/n) for i in range(1, n + 1)}) if n else []
 
 # %% ../../nbs/training/40_config.ipynb
+METHOD_SETTINGS = {'off_diagonal': (0, math.inf), 'target_momentum': (0, 1)}   # TrainConfig fields a method reads, with their allowed ranges
+
+def check_method_settings(cfg:TrainConfig):
+    "Refuse a method setting given to a setup whose method does not read it, or out of its range."
+    setup = get_setup(cfg.setup)
+    for name, (lo, hi) in METHOD_SETTINGS.items():
+        v = getattr(cfg, name)
+        if v is None: continue
+        owners = [s for s, st in SETUPS.items() if name in st.objective.settings]
+        _check(name in setup.objective.settings, f"{name} is a setting of {', '.join(owners)}, not of {cfg.setup}; leave it unset for {cfg.setup}.")
+        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi, f"{name} must be a number in [{lo}, {hi}], got {v!r}.")
+
+# %% ../../nbs/training/40_config.ipynb
 def validate(cfg:TrainConfig):
     "Raise ValueError naming the first bad setting."
     setup = get_setup(cfg.setup)
@@ -113,12 +127,7 @@ def validate(cfg:TrainConfig):
         _check(1 <= m <= cfg.copies - 1, f"subsample {cfg.subsample} puts each probe object in {m} of {cfg.copies} copies; the held-out "
                f"design needs at least one copy that trains on it and one that does not (use more copies or another subsample).")
     _check(isinstance(cfg.collapse_std, (int, float)) and cfg.collapse_std >= 0, f"collapse_std must be a number >= 0 (0 = never), got {cfg.collapse_std!r}.")
-    for name, lo, hi in (('off_diagonal', 0, math.inf), ('target_momentum', 0, 1)):
-        v = getattr(cfg, name)
-        if v is None: continue
-        owners = [s for s, st in SETUPS.items() if name in st.objective.settings]
-        _check(name in setup.objective.settings, f"{name} is a setting of {', '.join(owners)}, not of {cfg.setup}; leave it unset for {cfg.setup}.")
-        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi, f"{name} must be a number in [{lo}, {hi}], got {v!r}.")
+    check_method_settings(cfg)
     _check(len(cfg.dense_levels) > 0 and all(isinstance(l, (int, float)) and 0 < l < 1 for l in cfg.dense_levels),
            f"dense_levels must be numbers in (0, 1), got {list(cfg.dense_levels)}.")
     _check(cfg.temperature is None or cfg.temperature > 0, f"temperature must be > 0 (or None), got {cfg.temperature!r}.")

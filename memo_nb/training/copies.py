@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from fastcore.basics import patch
 
 from .config import TrainConfig, derive_seed, generator
 from ..methods.setups import get_setup, configured_objective
@@ -68,61 +69,78 @@ class CopyGroup:
 
     def __len__(self): return len(self.indices)
 
-    def _call(self, params, buffers, x): return torch.func.functional_call(self.base, (params, buffers), (x,))
+# %% ../../nbs/training/41_copies.ipynb
+@patch
+def _call(self:CopyGroup, params, buffers, x): return torch.func.functional_call(self.base, (params, buffers), (x,))
 
-    def _vmapped(self, params, buffers, x, shared:bool):
-        if len(self) == 1:
-            out = self._call({k: v[0] for k, v in params.items()}, {k: v[0] for k, v in buffers.items()}, x if shared else x[0])
-            return out[None]
-        return torch.func.vmap(self._call, in_dims=(0, 0, None if shared else 0))(params, buffers, x)
+@patch
+def _vmapped(self:CopyGroup, params, buffers, x, shared:bool):
+    if len(self) == 1:
+        out = self._call({k: v[0] for k, v in params.items()}, {k: v[0] for k, v in buffers.items()}, x if shared else x[0])
+        return out[None]
+    return torch.func.vmap(self._call, in_dims=(0, 0, None if shared else 0))(params, buffers, x)
 
-    def __call__(self, x:Tensor, shared:bool=False)->Tensor:
-        "[G, n, ...] inputs (one batch per copy), or [n, ...] shared by all copies when `shared` -> [G, n, out]."
-        return self._forward(self.params, self.buffers, x, shared)
+@patch
+def __call__(self:CopyGroup, x:Tensor, shared:bool=False)->Tensor:
+    "[G, n, ...] inputs (one batch per copy), or [n, ...] shared by all copies when `shared` -> [G, n, out]."
+    return self._forward(self.params, self.buffers, x, shared)
 
-    @torch.no_grad()
-    def target_forward(self, x:Tensor)->Tensor:
-        "The target network's outputs [G, n, out] for one batch per copy [G, n, ...] (BYOL), without gradient."
-        return self._forward(*self.target, x, False)
+# %% ../../nbs/training/41_copies.ipynb
+@patch
+@torch.no_grad()
+def target_forward(self:CopyGroup, x:Tensor)->Tensor:
+    "The target network's outputs [G, n, out] for one batch per copy [G, n, ...] (BYOL), without gradient."
+    return self._forward(*self.target, x, False)
 
-    @torch.no_grad()
-    def update_target(self):
-        "Move every copy's target parameters towards its online ones: t <- decay t + (1 - decay) online."
-        keys = list(self.target[0])
-        torch._foreach_lerp_([self.target[0][k] for k in keys], [self.params[k].detach() for k in keys], 1 - self.target_decay)
+@patch
+@torch.no_grad()
+def update_target(self:CopyGroup):
+    "Move every copy's target parameters towards its online ones: t <- decay t + (1 - decay) online."
+    keys = list(self.target[0])
+    torch._foreach_lerp_([self.target[0][k] for k in keys], [self.params[k].detach() for k in keys], 1 - self.target_decay)
 
-    def train(self, mode:bool=True): self.base.train(mode); return self
-    def eval(self): return self.train(False)
+# %% ../../nbs/training/41_copies.ipynb
+@patch
+def train(self:CopyGroup, mode:bool=True): self.base.train(mode); return self
 
-    def network_state(self, j:int)->dict:
-        "The `state_dict` of the group's j-th copy, loadable into the setup's network."
-        return {k: v[j].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
+@patch
+def eval(self:CopyGroup): return self.train(False)
 
-    def state(self)->list[dict]:
-        "One checkpoint dict per copy: network, optimiser, schedule and generator states."
-        opt, sched = self.opt.state_dict(), self.sched.state_dict()
-        return [{'net': self.network_state(j),
-                 'opt': {'state': {i: _cut(s, j) for i, s in opt['state'].items()}, 'param_groups': opt['param_groups']},
-                 'sched': sched, 'g_order': self.g_order[j].get_state(), 'g_aug': self.g_aug[j].get_state(),
-                 **({} if self.target is None else {'target': {k: v[j].detach().clone() for k, v in {**self.target[0], **self.target[1]}.items()}})}
-                for j in range(len(self))]
+@patch
+def network_state(self:CopyGroup, j:int)->dict:
+    "The `state_dict` of the group's j-th copy, loadable into the setup's network."
+    return {k: v[j].detach().clone() for k, v in {**self.params, **self.buffers}.items()}
 
-    def load_networks(self, nets:list[dict]):
-        "Set the group's networks to its copies' `state_dict`s (as `network_state` gives them); optimiser and generators untouched."
-        with torch.no_grad():
-            for k, v in {**self.params, **self.buffers}.items(): v.copy_(torch.stack([s[k] for s in nets]).to(v.device, v.dtype))
+# %% ../../nbs/training/41_copies.ipynb
+@patch
+def state(self:CopyGroup)->list[dict]:
+    "One checkpoint dict per copy: network, optimiser, schedule and generator states."
+    opt, sched = self.opt.state_dict(), self.sched.state_dict()
+    return [{'net': self.network_state(j),
+             'opt': {'state': {i: _cut(s, j) for i, s in opt['state'].items()}, 'param_groups': opt['param_groups']},
+             'sched': sched, 'g_order': self.g_order[j].get_state(), 'g_aug': self.g_aug[j].get_state(),
+             **({} if self.target is None else {'target': {k: v[j].detach().clone() for k, v in {**self.target[0], **self.target[1]}.items()}})}
+            for j in range(len(self))]
 
-    def load_state(self, states:list[dict]):
-        "Restore the group from the checkpoint dicts of its copies (as `state` writes them)."
-        with torch.no_grad():
-            for k, v in {**self.params, **self.buffers}.items(): v.copy_(torch.stack([s['net'][k] for s in states]))
-            if self.target is not None:
-                for k, v in {**self.target[0], **self.target[1]}.items(): v.copy_(torch.stack([s['target'][k] for s in states]))
-        opt_states = [s['opt'] for s in states]
-        self.opt.load_state_dict({'state': {i: _stack([o['state'][i] for o in opt_states]) for i in opt_states[0]['state']},
-                                  'param_groups': opt_states[0]['param_groups']})
-        self.sched.load_state_dict(states[0]['sched'])
-        for j, s in enumerate(states): self.g_order[j].set_state(s['g_order']); self.g_aug[j].set_state(s['g_aug'])
+# %% ../../nbs/training/41_copies.ipynb
+@patch
+def load_networks(self:CopyGroup, nets:list[dict]):
+    "Set the group's networks to its copies' `state_dict`s (as `network_state` gives them); optimiser and generators untouched."
+    with torch.no_grad():
+        for k, v in {**self.params, **self.buffers}.items(): v.copy_(torch.stack([s[k] for s in nets]).to(v.device, v.dtype))
+
+@patch
+def load_state(self:CopyGroup, states:list[dict]):
+    "Restore the group from the checkpoint dicts of its copies (as `state` writes them)."
+    with torch.no_grad():
+        for k, v in {**self.params, **self.buffers}.items(): v.copy_(torch.stack([s['net'][k] for s in states]))
+        if self.target is not None:
+            for k, v in {**self.target[0], **self.target[1]}.items(): v.copy_(torch.stack([s['target'][k] for s in states]))
+    opt_states = [s['opt'] for s in states]
+    self.opt.load_state_dict({'state': {i: _stack([o['state'][i] for o in opt_states]) for i in opt_states[0]['state']},
+                              'param_groups': opt_states[0]['param_groups']})
+    self.sched.load_state_dict(states[0]['sched'])
+    for j, s in enumerate(states): self.g_order[j].set_state(s['g_order']); self.g_aug[j].set_state(s['g_aug'])
 
 # %% ../../nbs/training/41_copies.ipynb
 def saved_bytes_per_view(cfg:TrainConfig, n_classes:int, device:torch.device, image_shape=(3, 32, 32))->int:

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..data.datasets import ImageSet
 from ..data.files import atomic_write
 from ..methods.setups import get_setup, embedding_spread
-from .config import TrainConfig, resolved, is_resolved, run_identity, run_data, generator, pick_device, kept_epochs
+from .config import TrainConfig, RunData, resolved, is_resolved, run_identity, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format
 from .records import save_epoch_records, save_probe, damaged_records, select_view, record_path, read_epoch, RECORD_FORMAT, record_format
 
@@ -23,7 +23,8 @@ from .records import save_epoch_records, save_probe, damaged_records, select_vie
 __all__ = ['probe_views', 'probe_partitions', 'evaluate_probe', 'make_batch', 'train_step', 'train_epoch', 'tune_cpu_allocator',
            'run_config_changes', 'check_run_folder', 'weights_path', 'kept_weight_epochs', 'is_finished', 'restore',
            'save_state', 'save_weights', 'damaged_files', 'report_damage', 'CollapseError', 'collapsed_copies',
-           'check_collapse', 'dense_weights_path', 'DenseWindow', 'copies_label', 'train_run']
+           'check_collapse', 'dense_weights_path', 'DenseWindow', 'copies_label', 'save_run_design',
+           'train_and_record_epoch', 'training_device', 'dense_window', 'epoch_bar', 'train_run']
 
 # %% ../../nbs/training/43_loop.ipynb
 def probe_views(cfg:TrainConfig, images:Tensor,
@@ -275,55 +276,77 @@ def copies_label(copies:range)->str:
     return f"copy {copies.start}" if len(copies) == 1 else f"copies {copies.start}-{copies.stop - 1}"
 
 # %% ../../nbs/training/43_loop.ipynb
+def save_run_design(run:Path, data:RunData):
+    "Write the probe objects, their labels and (in a held-out run) which copies train on which images: `probe.npz`."
+    design = {} if data.members is None else {'membership': data.members[:, data.probe], 'train_members': data.members}
+    save_probe(run, probe=data.probe, probe_dataset_index=data.subset[data.probe], probe_labels=data.train.labels[data.probe],
+               probe_true_labels=data.true_labels[data.probe], **design)
+
+# %% ../../nbs/training/43_loop.ipynb
+def train_and_record_epoch(run:Path, cfg:TrainConfig, epoch:int, groups:list[CopyGroup], members, train, augment, views, probe_labels, partitions):
+    "Train every group one epoch (epoch 0: none, the initial networks are probed), probe them, write the epoch's records; (correct, losses, accs)."
+    losses, accs, cs, ps, ms, ss = [], [], [], [], [], []
+    ssl = get_setup(cfg.setup).objective.self_supervised
+    for g, own in zip(groups, members):
+        nan = [float('nan')]*len(g)
+        loss, acc, spread = train_epoch(g, train, augment, epoch, own) if epoch > 0 else (nan, nan, nan if ssl else None)
+        correct, p, mates = evaluate_probe(g, cfg, views, probe_labels, partitions)
+        losses += loss; accs += acc; cs.append(correct); ps.append(p); ms.append(mates); ss.append(spread)
+    correct = torch.cat(cs)
+    save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs, None if ms[0] is None else torch.cat(ms),
+                       None if ss[0] is None else torch.tensor(sum(ss, [])))
+    return correct, losses, accs
+
+# %% ../../nbs/training/43_loop.ipynb
+def training_device(cfg:TrainConfig)->torch.device:
+    "The run's device, set up: the CPU allocator tuned, or cuDNN deterministic (or benchmarking) as `cfg` asks."
+    device = pick_device(cfg.device)
+    if device.type == 'cpu': tune_cpu_allocator()
+    if device.type == 'cuda': torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cfg.deterministic, not cfg.deterministic
+    return device
+
+# %% ../../nbs/training/43_loop.ipynb
+def dense_window(cfg:TrainConfig, run:Path, data:RunData, copies:range|None)->DenseWindow:
+    "The dense probe's window of kept weights, with held-out membership when the analyses read the run as held-out."
+    pooled = data.members is None or data.members[:, data.probe].sum(0).min() < 2   # as memo_nb.analysis.heldout.analysis_records reads it
+    return DenseWindow(cfg, run, None if pooled else data.members[list(copies or range(cfg.copies))][:, data.probe], 0.05 if copies is None else 0.15)
+
+# %% ../../nbs/training/43_loop.ipynb
+def epoch_bar(cfg:TrainConfig, start:int, copies:range|None, progress:bool, position:int|None):
+    "The progress bar over epochs start..T, named by the setup and the copies it trains."
+    from tqdm import tqdm
+    label = f"{cfg.copies} copies" if copies is None else f"{copies_label(copies)} of {cfg.copies}"
+    return tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
+                total=cfg.epochs + 1, dynamic_ncols=True, position=position)
+
+# %% ../../nbs/training/43_loop.ipynb
 def train_run(cfg:TrainConfig, run:str|Path, progress:bool=True, stop_after:int|None=None,
               copies:range|None=None, # train only these copies (a shard of the run, see memo_nb.training.distributed); None: all N
               position:int|None=None, # the bar's line in the terminal, when several processes show theirs
               report:bool=True,       # name the damaged files it recomputes (the study runner names them itself, once)
              )->Path:
     "Train (or resume) the N copies of `cfg` (or the shard `copies` of them) in the folder `run`; returns the folder."
-    from tqdm import tqdm
     cfg, run = cfg if is_resolved(cfg) else resolved(cfg), Path(run)   # a study's is resolved already; one made by hand is resolved here
-    setup, device = get_setup(cfg.setup), pick_device(cfg.device)
-    if device.type == 'cpu': tune_cpu_allocator()
-    if device.type == 'cuda':
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cfg.deterministic, not cfg.deterministic
-    data = run_data(cfg)
+    device, data = training_device(cfg), run_data(cfg)
     check_run_folder(run, cfg)
     if report: report_damage(run, cfg.setup)
     if is_finished(run, cfg, copies): return run
-    design = {} if data.members is None else {'membership': data.members[:, data.probe], 'train_members': data.members}
-    save_probe(run, probe=data.probe, probe_dataset_index=data.subset[data.probe], probe_labels=data.train.labels[data.probe],
-               probe_true_labels=data.true_labels[data.probe], **design)
-    train = data.train.to(device)
-    augment = setup.augment()
+    save_run_design(run, data)
+    train, augment = data.train.to(device), get_setup(cfg.setup).augment()
     views = probe_views(cfg, train.images[data.probe.to(device)])
     partitions = probe_partitions(cfg, len(data.probe))
     probe_labels = train.labels[data.probe.to(device)]
     groups = copy_groups(cfg, len(train.classes), device, tuple(train.images.shape[1:]), copies)
     members = [None if data.members is None else [data.members[i].nonzero().squeeze(1).to(device) for i in g.indices] for g in groups]
     start = restore(run, cfg, groups, device)
-    pooled = data.members is None or data.members[:, data.probe].sum(0).min() < 2   # as the analyses read it (memo_nb.analysis.heldout.analysis_records)
-    window = DenseWindow(cfg, run, None if pooled else data.members[list(copies or range(cfg.copies))][:, data.probe], 0.05 if copies is None else 0.15)
-    window.resume(start, groups)
-    keep = set(kept_epochs(cfg))
-    label = f"{cfg.copies} copies" if copies is None else f"{copies_label(copies)} of {cfg.copies}"
-    bar = tqdm(range(start, cfg.epochs + 1), desc=f"{cfg.setup} ({label})", unit='epoch', disable=not progress, initial=start,
-               total=cfg.epochs + 1, dynamic_ncols=True, position=position)
+    window = dense_window(cfg, run, data, copies); window.resume(start, groups)
+    keep, bar = set(kept_epochs(cfg)), epoch_bar(cfg, start, copies, progress, position)
     for epoch in bar:
-        losses, accs, cs, ps, ms, ss = [], [], [], [], [], []
-        for g, own in zip(groups, members):
-            nan = [float('nan')]*len(g)
-            loss, acc, spread = train_epoch(g, train, augment, epoch, own) if epoch > 0 else (nan, nan, nan if setup.objective.self_supervised else None)
-            correct, p, mates = evaluate_probe(g, cfg, views, probe_labels, partitions)
-            losses += loss; accs += acc; cs.append(correct); ps.append(p); ms.append(mates); ss.append(spread)
-        correct = torch.cat(cs)
-        save_epoch_records(run, epoch, correct, torch.cat(ps), losses, accs, None if ms[0] is None else torch.cat(ms),
-                           None if ss[0] is None else torch.tensor(sum(ss, [])))
+        correct, losses, accs = train_and_record_epoch(run, cfg, epoch, groups, members, train, augment, views, probe_labels, partitions)
         check_collapse(run, cfg, epoch, copies)
         window.after_epoch(epoch, correct, groups)
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}", mean_r=f"{select_view(correct, ndim=4).float().mean():.3f}")
         if epoch in keep: save_weights(run, groups, epoch)
         if epoch == cfg.epochs or (epoch > 0 and epoch % cfg.save_every == 0): save_state(run, epoch, groups)
         if stop_after is not None and epoch >= stop_after: return run
-    save_weights(run, groups)
-    return run
+    save_weights(run, groups); return run
