@@ -4,14 +4,15 @@
 
 # %% ../../nbs/study/76_docs.ipynb 3
 from __future__ import annotations
-import hashlib, html, json, os, re, shutil, subprocess
+import contextlib, hashlib, json, os, re, shutil, subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 from .runner import REPO
 
 # %% auto 0
-__all__ = ['code_digest', 'library_notebooks', 'stale_notebooks', 'execute_notebooks', 'build_site', 'site_problems']
+__all__ = ['STAGES', 'SPHINX_CONF', 'code_digest', 'library_notebooks', 'stale_notebooks', 'execute_notebooks', 'site_groups',
+           'site_sources', 'build_site', 'site_problems']
 
 # %% ../../nbs/study/76_docs.ipynb
 def code_digest(nb:dict)->str:
@@ -50,27 +51,15 @@ def execute_notebooks(paths:list[Path], timeout:int=3600):
         p.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + '\n')   # nbdev's own layout
 
 # %% ../../nbs/study/76_docs.ipynb
-_NAV_CSS = ("<style>.memo-nav{position:sticky;top:0;z-index:10;background:#f7f7f7;border-bottom:1px solid #ddd;padding:.4em 1em;"
-            "font:14px system-ui,sans-serif;line-height:1.6}.memo-nav a{margin-right:.9em;text-decoration:none}.memo-nav b{margin-right:.6em}"
-            ".memo-nav .grp{display:inline-block;margin-right:1.6em;white-space:nowrap}.memo-nav .grp b{color:#555;font-weight:600}</style>")
+STAGES = ('data', 'methods', 'training', 'analysis', 'study')   # the library's stages, in pipeline order
 
-def _group(p:Path, root:Path)->str:
-    "A notebook's navigation group: the study templates (nbs/1*), the guides (nbs/9*), or its library stage (nbs/<stage>/)."
-    rel = p.relative_to(root/'nbs')
-    if len(rel.parts) > 1: return rel.parts[0]
-    return {'1': 'study notebooks', '9': 'guides'}.get(p.name[0], 'home')
-
-def _nav_name(p:Path, nb:dict, root:Path)->str:
-    "A notebook's link text: a library notebook by its module's name, any other by its title."
-    return p.stem.split('_', 1)[1] if len(p.relative_to(root/'nbs').parts) > 1 else _title(nb, p.stem)
-
-# %% ../../nbs/study/76_docs.ipynb
-def _title(nb:dict, fallback:str)->str:
-    "The first heading of a notebook."
-    for c in nb['cells']:
-        m = re.match(r'#\s+(.+)', ''.join(c['source'])) if c['cell_type'] == 'markdown' else None
-        if m: return m.group(1).strip()
-    return fallback
+def site_groups(root:Path=REPO)->dict[str, list[str]]:
+    "The site's documents by sidebar group, as paths relative to the clone."
+    root = Path(root); top = sorted(p.name for p in (root/'nbs').glob('[0-9]*.ipynb'))
+    groups = {'The study': [f'nbs/{n}' for n in top if n[0] == '1'], 'Guides': [f'nbs/{n}' for n in top if n[0] == '9']}
+    for stage in STAGES: groups[f'Library: {stage}'] = [p.relative_to(root).as_posix() for p in library_notebooks(root) if p.parent.name == stage]
+    groups['Reports'] = [r.relative_to(root).as_posix() for r in sorted((root/'results').glob('*/REPORT.md'))]
+    return {g: d for g, d in groups.items() if d}
 
 # %% ../../nbs/study/76_docs.ipynb
 def _for_site(nb:dict)->dict:
@@ -85,86 +74,77 @@ def _for_site(nb:dict)->dict:
     return {**nb, 'cells': cells, 'nbformat_minor': max(nb.get('nbformat_minor', 0), 5)}
 
 # %% ../../nbs/study/76_docs.ipynb
-def _executed_page(nb_path:Path, root:Path, site:Path):
-    "Render an executed study notebook of results/ that a page links to as a page of the site (once)."
-    from nbconvert import HTMLExporter
-    import nbformat
-    dest = site/nb_path.relative_to(root).with_suffix('.html')
-    if dest.exists(): return
-    dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text('')   # claimed: a link back to it does not render it again
-    body, _ = HTMLExporter(template_name='lab').from_notebook_node(nbformat.from_dict(_for_site(json.loads(nb_path.read_text()))))
-    dest.write_text(_finish(body, nb_path, root, site, []))
+def _site_notebook(src:Path, dest:Path):
+    "Write the notebook `src` at `dest` as the site shows it."
+    nb = _for_site(json.loads(Path(src).read_text()))
+    nb['cells'] = [c for c in nb['cells'] if not (c['cell_type'] == 'raw' and ''.join(c['source']).lstrip().startswith('---'))]
+    dest.parent.mkdir(parents=True, exist_ok=True); dest.write_text(json.dumps(nb))
+
+def _toctrees(groups:dict[str, list[str]])->str:
+    "MyST toctree directives, one per sidebar group."
+    tree = lambda g, docs: "```{toctree}\n:caption: " + g + "\n:maxdepth: 1\n:hidden:\n\n" + '\n'.join(d.rsplit('.', 1)[0] for d in docs) + "\n```"
+    return '\n\n'.join(tree(g, d) for g, d in groups.items())
 
 # %% ../../nbs/study/76_docs.ipynb
-def _page_link(href:str, page:Path, root:Path, site:Path)->str:
-    "A link of a page made to resolve in the site: notebooks to pages, REPORT.md to REPORT.html, other repository files copied."
-    if re.match(r'[a-z]+:|#|/', href): return href
-    path, _, anchor = href.partition('#')
-    target = (page.parent/path).resolve()
-    if target.suffix == '.ipynb':
-        if target.exists() and target.is_relative_to(root/'results'): _executed_page(target, root, site)   # a study's executed notebook
-        return href.replace('.ipynb', '.html', 1)
-    if target.name == 'REPORT.md': return href.replace('REPORT.md', 'REPORT.html', 1)
-    if target.exists() and target.is_relative_to(root) and not target.is_relative_to(site):
-        dest = site/target.relative_to(root)
-        if target.is_dir(): shutil.copytree(target, dest, dirs_exist_ok=True)
-        elif not dest.exists(): dest.parent.mkdir(parents=True, exist_ok=True); shutil.copy2(target, dest)
-    return href
+SPHINX_CONF = '''project = 'memo_nb'
+extensions = ['myst_nb']
+html_theme = 'sphinx_book_theme'
+html_title = 'memo_nb'
+html_static_path = ['_static']
+html_theme_options = {{'show_navbar_depth': 1, 'home_page_in_toc': True, 'show_toc_level': 1}}
+html_copy_source = html_show_sourcelink = False
+nb_execution_mode = 'off'          # the notebooks' stored outputs, as a reader of nbs/ sees them
+myst_enable_extensions = ['dollarmath', 'amsmath']
+myst_heading_anchors = 3
+mathjax_path = 'mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full'   # in _static: no CDN
+exclude_patterns = {excluded!r}
+suppress_warnings = ['toc.not_included', 'myst.header', 'mystnb.unknown_mime_type', 'misc.highlighting_failure', 'myst.xref_missing']
+'''
 
 # %% ../../nbs/study/76_docs.ipynb
-def _finish(body:str, page:Path, root:Path, site:Path, nav:list[tuple[str, str, Path]])->str:
-    "A page's HTML with links fixed, internet scripts removed and the navigation bar added."
-    body = re.sub(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>', '', body)
-    body = re.sub(r'href="([^"]+)"', lambda m: f'href="{_page_link(html.unescape(m.group(1)), page, root, site)}"', body)
-    here = site/page.relative_to(root).with_suffix('.html')
-    link = lambda n, t: f'<a href="{Path(os.path.relpath(site/t, here.parent)).as_posix()}">{html.escape(n)}</a>'
-    groups = {}
-    for g, n, t in nav: groups.setdefault(g, []).append(link(n, t))
-    spans = ''.join(f'<span class="grp"><b>{html.escape(g)}</b>{"".join(ls)}</span>' if g != 'home' else ''.join(ls) for g, ls in groups.items())
-    bar = f'{_NAV_CSS}<nav class="memo-nav"><b>memo_nb</b>{spans}</nav>'
-    return re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + bar, body, count=1)
+def site_sources(src:Path, root:Path=REPO):
+    "Lay out the site's sources in `src`: notebooks as shown, reports with their figures and executed notebooks, MathJax, conf.py."
+    root, groups = Path(root), site_groups(root)
+    index = _for_site(json.loads((root/'nbs'/'index.ipynb').read_text()))
+    index['cells'].append({'cell_type': 'markdown', 'metadata': {}, 'source': _toctrees(groups), 'id': 'site-toctrees'})
+    src.mkdir(parents=True); (src/'index.ipynb').write_text(json.dumps(index))
+    for doc in (d for docs in groups.values() for d in docs if d.endswith('.ipynb')): _site_notebook(root/doc, src/doc)
+    for r in sorted((root/'results').glob('*/REPORT.md')):
+        shutil.copytree(r.parent, src/r.parent.relative_to(root), ignore=shutil.ignore_patterns('REPORT.html', '*.pdf'))
+    for nb in sorted((src/'results').rglob('*.ipynb')): _site_notebook(nb, nb)
+    import jupyter_server_mathjax
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent/'static', src/'_static'/'mathjax')
+    tables = [p.relative_to(src).as_posix() for p in (src/'results').rglob('*.md') if p.name != 'REPORT.md']   # shown inside the reports
+    (src/'conf.py').write_text(SPHINX_CONF.format(excluded=tables))
 
 # %% ../../nbs/study/76_docs.ipynb
 def build_site(out:str|Path, root:Path=REPO)->list[Path]:
-    "Render nbs/*.ipynb and copy results/*/REPORT.html (with figures) into `out` as linked static pages; returns the pages."
-    from nbconvert import HTMLExporter
+    "Build the documentation site of the clone `root` into `out` (replaced), offline; returns its pages."
+    from sphinx.cmd.build import build_main
     root, out = Path(root).resolve(), Path(out).resolve()
-    if out.exists(): shutil.rmtree(out)
-    top = sorted((root/'nbs').glob('*.ipynb'), key=lambda p: (p.name != 'index.ipynb', p.name))
-    notebooks = top[:1] + [p for p in top[1:] if p.name[0] == '1'] + [p for p in top[1:] if p.name[0] == '9'] + library_notebooks(root)
-    reports = sorted((root/'results').glob('*/REPORT.html'))
-    place = lambda p: Path('index.html') if p.name == 'index.ipynb' else p.relative_to(root).with_suffix('.html')
-    nbs = [(p, json.loads(p.read_text())) for p in notebooks]
-    nav = [(_group(p, root), 'Home' if p.name == 'index.ipynb' else _nav_name(p, nb, root), place(p)) for p, nb in nbs]
-    nav += [('reports', r.parent.name, r.relative_to(root)) for r in reports]
-    exporter, pages = HTMLExporter(template_name='lab'), []
-    import nbformat
-    for p, nb in nbs:
-        node = nbformat.from_dict(_for_site(nb))
-        body, _ = exporter.from_notebook_node(node, resources={'metadata': {'name': _title(nb, p.stem)}})
-        page = out/place(p); page.parent.mkdir(parents=True, exist_ok=True)
-        source = root/'README.md' if p.name == 'index.ipynb' else p    # the README's links are relative to the clone's root
-        page.write_text(_finish(body, source, root, out, nav)); pages.append(page)
-    for r in reports:
-        dest = out/r.parent.relative_to(root); dest.mkdir(parents=True, exist_ok=True)
-        for f in r.parent.glob('fig_*.png'): shutil.copy2(f, dest/f.name)
-        page = dest/'REPORT.html'
-        page.write_text(_finish(r.read_text(), r, root, out, nav)); pages.append(page)
-    return pages
+    src = out.parent/f'.{out.name}-sources'
+    for d in (out, src): shutil.rmtree(d, ignore_errors=True)
+    site_sources(src, root)
+    with open(out.parent/f'.{out.name}-sphinx.log', 'w') as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        code = build_main(['-b', 'html', '-q', '-j', '1', str(src), str(out)])
+    if code: raise RuntimeError(f"Sphinx failed to build the site (exit {code}); see {out.parent/f'.{out.name}-sphinx.log'}")
+    return sorted(p for p in out.rglob('*.html') if not p.relative_to(out).parts[0].startswith('_'))
 
 # %% ../../nbs/study/76_docs.ipynb
 class _Refs(HTMLParser):
     "The links and sources of a page's tags (not text that looks like them, such as code shown on the page)."
-    def __init__(self): super().__init__(); self.refs = []
+    def __init__(self): super().__init__(); self.refs, self.fetched = [], []
     def handle_starttag(self, tag, attrs):
         self.refs += [v for k, v in attrs if v and (tag, k) in (('a', 'href'), ('img', 'src'), ('link', 'href'), ('script', 'src'))]
+        self.fetched += [v for k, v in attrs if v and (tag, k) in (('link', 'href'), ('script', 'src'))]
 
 def site_problems(site:str|Path)->list[str]:
-    "Relative links and image sources of the site's pages that point to no file."
+    "Relative links and image sources of the site's pages that point to no file (the theme's own template snippets in _static are not pages)."
     site, out = Path(site), []
-    for page in sorted(site.rglob('*.html')):
+    for page in sorted(p for p in site.rglob('*.html') if p.relative_to(site).parts[0] != '_static'):
         parser = _Refs(); parser.feed(page.read_text())
+        out += [f"{page.relative_to(site)}: fetches {ref}" for ref in parser.fetched if re.match(r'https?:', ref)]
         for ref in parser.refs:
             if re.match(r'[a-z]+:|#|/', ref): continue
-            if not (page.parent/ref.partition('#')[0]).exists(): out.append(f"{page.relative_to(site)}: {ref}")
+            if not (page.parent/re.split(r'[#?]', ref)[0]).exists(): out.append(f"{page.relative_to(site)}: {ref}")
     return out
