@@ -146,9 +146,9 @@ class BarlowTwins(_TwoView):
     def pair_loss(self, out, target, B): return barlow_twins_loss(out[:B], out[B:], self.lambd, self.scale)
 
 # %% ../../nbs/methods/33_ssl_methods.ipynb
-class VICReg(BarlowTwins):
-    "VICReg: invariance, variance and covariance terms."
+class VICReg(_TwoView):
+    "VICReg: invariance, variance and covariance terms, on Barlow Twins' projector."
     name = 'vicreg'
     weights = (25., 25., 1.)   # invariance, variance, covariance (the paper and solo-learn CIFAR)
-    settings = {}              # no off-diagonal weight of Barlow Twins' kind
+    head = BarlowTwins.head    # the same three-layer projector (solo-learn CIFAR: 2048 -> 2048 -> 2048)
     def pair_loss(self, out, target, B): return vicreg_loss(out[:B], out[B:], *self.weights)
