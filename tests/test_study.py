@@ -230,7 +230,7 @@ def test_chosen_setups_and_ssl_methods(tmp_path):
 def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
     "A study notebook that fails: one line naming the executed notebook, its cell and the error."
     import nbformat
-    from memo_nb import runner
+    from memo_nb.study import runner
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1'), nbformat.v4.new_code_cell("raise ValueError('no such level 7')")])
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'python3', 'language': 'python'}
     (tmp_path/'nbs').mkdir(); nbformat.write(nb, tmp_path/'nbs'/'broken.ipynb')
@@ -242,7 +242,7 @@ def test_failing_notebook_is_one_line(tmp_path, monkeypatch):
 
 def test_template_parameters_are_checked_before_any_work(tmp_path, monkeypatch):
     "papermill only warns about an unknown parameter and runs a forgotten one with its default; the runner refuses both, by name, in prepare_study."
-    from memo_nb import runner
+    from memo_nb.study import runner
     with pytest.raises(ValueError) as e:
         runner.run_notebook(runner.HELDOUT_NB, tmp_path/'out', 'heldout', {'study_dir': str(tmp_path), 'c_scores': 'x.npz'}, progress=False)
     assert "declares no parameter c_scores (it declares cscores, study_dir)" in str(e.value), e.value
