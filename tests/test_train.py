@@ -22,7 +22,8 @@ TINY = dict(dataset='digits', train_size=256, copies=2, probe_size=64, draws=2, 
 def weights(run, i): return torch.load(Path(run)/'weights'/f'copy_{i:02d}.pt', weights_only=True)
 
 
-@pytest.mark.parametrize('setup, lr', [('simclr', 1e-3), ('supervised', 0.05), ('random', 0.05), ('byol', 0.05), ('vicreg', 1e-3)])
+@pytest.mark.parametrize('setup, lr', [('simclr', 1e-3), ('supervised', 0.05), ('byol', 0.05),   # a classifier, SimCLR, a target network
+                                       pytest.param('random', 0.05, marks=pytest.mark.slow), pytest.param('vicreg', 1e-3, marks=pytest.mark.slow)])
 def test_resumed_run_equals_uninterrupted(tmp_path, setup, lr):
     "Stopping after epoch 1 and resuming gives the records and weights of an uninterrupted run (BYOL: its target network is resumed too)." 
     cfg = TrainConfig(setup=setup, lr=lr, **TINY)
