@@ -16,7 +16,7 @@ from ..data.datasets import load_dataset, ImageSet, dataset_missing, split_size,
 from ..methods.setups import get_setup
 from ..training.config import TrainConfig, kept_epochs, copy_train_size, pick_device
 from ..training.copies import CopyGroup
-from ..training.loop import make_batch, train_step
+from ..training.loop import make_batch, train_step, is_finished
 from ..training.distributed import default_workers
 
 # %% auto 0
@@ -63,18 +63,18 @@ def estimate_seconds(cfg:TrainConfig, measured:dict)->float:
 def study_plan(cfgs:dict[str, TrainConfig], params, out:Path, estimate:bool=False,
                workers:int|None=None, # training processes, as `execute_study` takes them (None: its default)
               )->pd.DataFrame:
-    "What `execute_study` would train, one row per setup; nothing is written, and only the output folder's listing is read."
+    "What `execute_study` would train, one row per setup; nothing is written (a finished training folder is read to say so)."
     if estimate:
         workers = workers or default_workers(cfgs)
         threads, total = max(1, torch.get_num_threads()//workers), torch.get_num_threads()
         torch.set_num_threads(threads)     # each worker process trains with its share of the cores
     def row(s, c):
         d = out/'train'/s
-        state = 'resumes' if (d/'records').is_dir() and any((d/'records').iterdir()) else 'new'
+        state = 'new' if not ((d/'records').is_dir() and any((d/'records').iterdir())) else 'finished' if is_finished(d, c) else 'resumes'
         r = {'setup': s, 'copies': c.copies, 'epochs': c.epochs, 'copy-epochs': c.copies*c.epochs,
              'images per copy': round((c.train_size or 0)*c.subsample) or 'all', 'width': c.width, 'batch': c.batch_size,
              'probe evaluations': c.copies*c.epochs*c.probe_size*c.draws, 'kept epochs': len(kept_epochs(c)), 'training folder': state}
-        if estimate: r['estimated training'] = estimate_seconds(c, measure_step(c))
+        if estimate: r['estimated training'] = 0. if state == 'finished' else estimate_seconds(c, measure_step(c))
         return r
     try: plan = pd.DataFrame([row(s, c) for s, c in cfgs.items()])
     finally:
