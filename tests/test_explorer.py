@@ -43,8 +43,8 @@ def wait_for(check, timeout=20):
     raise AssertionError('the page did not get there in time')
 
 
-def test_the_main_study_has_an_explorer_page():
-    assert 'cpu-cifar10' in {p.parent.name for p in PAGES}
+def test_the_main_and_heldout_studies_have_explorer_pages():
+    assert {'cpu-cifar10', 'heldout-cifar10'} <= {p.parent.name for p in PAGES}
 
 
 @pytest.mark.slow
