@@ -6,17 +6,13 @@
 from __future__ import annotations
 import copy
 
-from .objectives import AUGMENTATIONS, LABEL_POLICIES, Classification, Contrastive, Retrieval, Setup, embedding_spread
+from .objectives import AUGMENTATIONS, LABEL_POLICIES, Classification, Contrastive, Retrieval, Setup, embedding_spread, _check
 from .ssl_methods import SimSiam, BYOL, BarlowTwins, VICReg
-
 
 # %% auto 0
 __all__ = ['SETUPS', 'CLASSIFICATION', 'CONTRASTIVE', 'STUDY_SETUPS', 'register', 'get_setup', 'configured_objective']
 
 # %% ../../nbs/methods/34_setups.ipynb
-def _check(ok:bool, msg:str):
-    if not ok: raise ValueError(msg)
-
 SETUPS: dict[str, Setup] = {}
 CLASSIFICATION, CONTRASTIVE = Classification(), Contrastive()
 STUDY_SETUPS = ('simclr', 'supervised', 'random', 'random_aug', 'supervised_simclr_aug')  # what a study trains unless told otherwise

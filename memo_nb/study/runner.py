@@ -188,7 +188,7 @@ def execute_study(profile:str, cfgs:dict, params:StudyParams, out:Path, quiet:bo
                 {'profile': profile, 'configs': {s: asdict(c) for s, c in cfgs.items()}, 'params': params.to_json(),
                  'machine': machine_summary()}, indent=1).encode()))
             for s, cfg in cfgs.items(): _say(quiet, f"{s}: {cfg.copies} copies x {cfg.epochs} epochs, width {cfg.width}, {cfg.dataset}")
-        for s in cfgs: report_damage(out/'train'/s, s, say=lambda m: _say(quiet, m.removeprefix('[memo-nb] ')))   # once, before any worker
+        for s in cfgs: report_damage(out/'train'/s, s, say=lambda line: _say(quiet, line))   # once, before any worker
         if world > 1: _say(quiet, f"rank {rank} of {world}: training its shard of every setup")
         if world == 1:
             workers = workers or default_workers(cfgs)

@@ -201,10 +201,10 @@ def damaged_files(run:str|Path)->list[Path]:
     pts = [p for f in folders for p in [*sorted((f/'weights').glob('copy_*.pt')), f/'state.pt'] if p.exists()]
     return [*(p for f in folders for p in damaged_records(f)), *(p for p in pts if not _readable_zip(p))]
 
-def report_damage(run:str|Path, setup:str, say=print)->list[Path]:
+def report_damage(run:str|Path, setup:str, say=lambda line: print('[memo-nb]', line, flush=True))->list[Path]:
     "Say in one line which files of `run` cannot be read and will be recomputed (nothing when none); returns them."
     bad = damaged_files(run)
-    if bad: say(f"[memo-nb] {setup}: {len(bad)} damaged file(s), recomputed: {', '.join(p.relative_to(run).as_posix() for p in bad)}")
+    if bad: say(f"{setup}: {len(bad)} damaged file(s), recomputed: {', '.join(p.relative_to(run).as_posix() for p in bad)}")
     return bad
 
 # %% ../../nbs/training/43_loop.ipynb
