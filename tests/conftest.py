@@ -3,6 +3,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # several test processes share the cores: each gets its share of the threads, and so do the studies it starts (PyTorch
+    # processes whose threads outnumber the cores wait on each other and run many times slower)
+    _threads = max(1, (os.cpu_count() or 1)//int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1')))
+    os.environ['OMP_NUM_THREADS'] = str(_threads)
+    import torch
+    torch.set_num_threads(_threads)
+
+LONGEST_FIRST = ('test_study.py', 'test_train.py', 'test_heldout.py')   # the files with the longest studies start first
+
+
+def pytest_collection_modifyitems(items):
+    "Longest files first, the rest in their order, so that no long file starts last."
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
 CIFAR10_DIR = os.environ.get('MEMO_NB_CIFAR10_DIR')  # a CIFAR-10 ImageFolder tree; tests that need one skip without it
 
 

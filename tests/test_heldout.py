@@ -1,5 +1,6 @@
 "Held-out design on real images: balanced membership, copies train only on their own images; scores and their agreement."
 import json, subprocess, sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,33 +76,62 @@ def test_compare_on_synthetic_scores(tmp_path):
         assert (table.ci_low <= table.rho).all() and (table.rho <= table.ci_high).all() and table.loc['r_in', 'rho'] < 0.999
 
 
-def test_smoke_heldout_and_compare_command(tmp_path):
-    out = tmp_path/'h'
-    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
-    res = run('run', 'smoke', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'setups=random,supervised', '-p', 'epochs=2')
+@pytest.fixture(scope='module')
+def heldout_run(tmp_path_factory, real_dataset):
+    """One small held-out study read by the held-out tests: random labels and supervised training, 4 copies (each probe object in 2,
+    out of 2), on the CIFAR-10 tree with the published C-scores where both are set, else on digits."""
+    import os
+    out = tmp_path_factory.mktemp('heldout')/'h'
+    args = ['run', 'smoke', '--dataset', real_dataset, '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'copies=4',
+            '-p', 'setups=random,supervised', '-p', 'epochs=2']
+    cscores = os.environ.get('MEMO_NB_CSCORES')
+    if cscores and real_dataset.startswith('folder:'): args += ['-p', f'cscores={Path(cscores).expanduser().resolve()}']
+    res = subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+def memo_nb(*args):
+    return subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_heldout_study_and_compare_command(heldout_run, real_dataset, tmp_path):
+    out = heldout_run
     for name in ('fig_h1_in_out', 'fig_h2_mem_distribution', 'fig_h3_memorized', 'fig_h4_spearman', 'fig_h5_alignment_layers',
                  'fig_h6_retrieval_batches'): assert (out/f'{name}.png').exists(), name
     report = (out/'REPORT.md').read_text()
     for t in ('table_heldout', 'table_mem_agreement', 'table_reliability', 'table_alignment_score', 'table_retrieval_batches', 'table_random_label_context'):
         assert (out/f'{t}.md').read_text() in report, t
-    rel = pd.read_csv(out/'table_reliability.csv')   # one copy in and one out per object: no halves, so no reliability, and said so
-    assert rel[rel.score.isin(['r_in', 'r_out', 'mem'])].reliability.isna().all() and rel.note.str.contains('fewer than 2 copies').any()
+    rel = pd.read_csv(out/'table_reliability.csv')   # two copies in and two out per object: one copy a half, so these reliabilities are defined
+    assert rel[rel.score.isin(['r_in', 'r_out', 'mem'])].reliability.notna().all()
     retr = pd.read_csv(out/'table_retrieval_batches.csv')
     assert set(retr['probe batch']) == {8, 32, 64} and set(retr.layer) == {'pooled'}   # smoke: 64 probe objects; classifiers have no projection
     probe = np.load(out/'train'/'random'/'probe.npz')
-    assert (probe['membership'].sum(0) == 1).all()  # smoke has 2 copies: each probe object in exactly one
-    claims = json.loads((out/'claims.json').read_text())  # one training copy per object: the main analyses pool, and say so
-    assert all('random: copies in and out of training pooled' in c['evidence'] for c in claims)
-    np.save(tmp_path/'s.npy', np.arange(1437, dtype=float))
-    res = run('compare', str(out), str(tmp_path/'s.npy'))
+    assert (probe['membership'].sum(0) == 2).all()  # 4 copies: each probe object in exactly two
+    claims = json.loads((out/'claims.json').read_text())  # two training copies per object: the analyses keep to them, and say so
+    assert all("every setup: each object's training copies only" in c['evidence'] for c in claims), claims
+    n_train = len(load_dataset(real_dataset, 'train').labels)
+    np.save(tmp_path/'s.npy', np.arange(n_train, dtype=float))
+    res = memo_nb('compare', str(out), str(tmp_path/'s.npy'))
     assert res.returncode == 0, res.stderr
     assert 'rho' in res.stdout and 'ci_low' in res.stdout and (out/'compare_s.csv').exists()
     table = pd.read_csv(out/'compare_s.csv')
-    assert set(table.setup) == {'random', 'supervised'}
-    assert (table[table.score != 'mem_se'].n == 64).all() and (table[table.score == 'mem_se'].n == 0).all()  # one copy in, one out: no se
-    bad = run('compare', str(out), str(tmp_path/'missing.npy'))
+    assert set(table.setup) == {'random', 'supervised'} and (table.n == 64).all()
+    bad = memo_nb('compare', str(out), str(tmp_path/'missing.npy'))
     assert bad.returncode == 2 and 'missing.npy not found' in bad.stderr
+
+
+def test_one_copy_a_side_pools_and_has_no_reliability():
+    "With one training copy per object the analyses pool copies in and out of training, and reliability says why it has no halves."
+    from memo_nb.analysis.heldout import analysis_records, split_half_reliability
+    m = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], bool)   # 2 copies, each object in exactly one
+    correct = np.random.default_rng(0).integers(0, 2, (3, 2, 1, 4)).astype(bool)
+    got, which = analysis_records({'correct': correct, 'membership': m})
+    assert which == 'pooled' and got is correct
+    r = split_half_reliability(correct[-1, :, 0].astype(float), m, 'in')
+    assert np.isnan(r['reliability']) and 'fewer than 2 copies' in r['note']
+    two = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]], bool)   # 4 copies, each object in two
+    assert analysis_records({'correct': np.zeros((3, 4, 1, 4), bool), 'membership': two})[1] == 'training'
 
 
 @pytest.mark.parametrize('N, m, K', [(8, 4, 256), (6, 3, 64), (4, 2, 1000), (30, 15, 1024)])
@@ -117,23 +147,20 @@ def test_membership_design_is_balanced_and_random(N, m, K):
     assert torch.equal(mask, membership_mask(N, K, m, seed=0)) and not torch.equal(mask, membership_mask(N, K, m, seed=1))
 
 
-def test_heldout_report_agrees_with_published_cscores(cifar_jpeg, cscores_file, tmp_path):
-    "A small held-out study over the CIFAR-10 tree: the report's C-score table has supervised r_out with an interval, and memo-nb compare reads the file's own labels."
-    out = tmp_path/'c'
-    run = lambda *a: subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *a], cwd=ROOT, capture_output=True, text=True)
-    res = run('run', 'smoke', '--dataset', f'folder:{cifar_jpeg}', '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'copies=4',
-              '-p', 'setups=supervised', '-p', 'epochs=2', '-p', 'keep_weights=1', '-p', f'cscores={cscores_file}')
-    assert res.returncode == 0, res.stderr[-3000:]
-    table = pd.read_csv(out/'table_cscore_agreement.csv').set_index('score')
-    row = table.loc['r_out']
+def test_heldout_report_agrees_with_published_cscores(heldout_run, cifar_jpeg, cscores_file):
+    "The held-out study over the CIFAR-10 tree: the report's C-score table has supervised r_out with an interval, and memo-nb compare reads the file's own labels."
+    out = heldout_run
+    table = pd.read_csv(out/'table_cscore_agreement.csv')
+    row = table[(table.setup == 'supervised') & (table.score == 'r_out')].iloc[0]
     assert row.n == 64 and row.ci_low < row.rho < row.ci_high and -1 <= row.ci_low and row.ci_high <= 1
     classes = pd.read_csv(out/'table_cscore_classes.csv')
     assert len(classes) == 10 and classes['mean C-score'].is_monotonic_increasing
     assert str(cscores_file.parent) not in (out/'REPORT.md').read_text()   # the report names the file, not where it lies
-    res = run('compare', str(out), str(cscores_file))   # no --labels: the file's own label sequence places the scores on the tree
+    res = memo_nb('compare', str(out), str(cscores_file))   # no --labels: the file's own label sequence places the scores on the tree
     assert res.returncode == 0, res.stderr[-2000:]
-    direct = pd.read_csv(out/f'compare_{cscores_file.stem}.csv').set_index('score')
-    assert direct.loc['r_out', 'n'] == 64 and abs(direct.loc['r_out', 'rho'] - row.rho) < 1e-9
+    direct = pd.read_csv(out/f'compare_{cscores_file.stem}.csv')
+    direct = direct[(direct.setup == 'supervised') & (direct.score == 'r_out')].iloc[0]
+    assert direct.n == 64 and abs(direct.rho - row.rho) < 1e-9
 
 
 def test_published_cscores_land_on_the_right_tree_files(cifar_jpeg, cscores_file):

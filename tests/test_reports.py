@@ -91,7 +91,7 @@ def test_readme_is_short_with_a_figure_and_both_commands_first():
     assert len(lines) <= 150 and len(README.split()) <= 1500, (len(lines), len(README.split()))
     assert re.search(r'!\[[^\]]*\]\(results/[\w-]+/fig_\w+\.png\)', README)
     head = '\n'.join(lines[:40])
-    assert 'pip install -e . && memo-nb run quick' in head and 'pip install -e ".[dev]" && nbdev_test --n_workers 1 && pytest' in head
+    assert 'pip install -e . && memo-nb run quick' in head and 'pip install -e ".[dev]" && OMP_NUM_THREADS=1 nbdev_test --n_workers 2 && pytest' in head
 
 
 def test_readme_links_resolve():

@@ -22,10 +22,15 @@ def main_in_this_process(capsys, *args)->tuple[int, str]:
     return e.value.code, capsys.readouterr().err
 
 
+SSL_METHODS = ('simsiam', 'byol', 'barlow_twins', 'vicreg')
+SMOKE_SETUPS = STUDY_SETUPS + SSL_METHODS   # the study's five setups, then the four self-supervised methods beyond SimCLR
+
+
 @pytest.fixture(scope='module')
 def smoke_run(tmp_path_factory):
+    "One smoke study of nine setups in two workers, read by every test of a finished study (one study, not one per test)."
     out = tmp_path_factory.mktemp('smoke')/'run'
-    res = memo_nb('run', 'smoke', '--out', str(out))
+    res = memo_nb('run', 'smoke', '--out', str(out), '-p', 'setups=' + ','.join(SMOKE_SETUPS), '--workers', '2')
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert 'without encryption' not in res.stderr  # kernels talk over IPC sockets, not TCP
     return out, res
@@ -50,11 +55,12 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
     assert (out/'REPORT.md').read_text().split('\n## ')[1].startswith("The paper's claims at this scale\n\n| claim | verdict |")
     report = (out/'REPORT.md').read_text()
     figures = sorted(p.stem for p in out.glob('fig_*.png'))
-    grids = {f'fig_13_class_grid_{s}' for s in STUDY_SETUPS}
+    grids = {f'fig_13_class_grid_{s}' for s in SMOKE_SETUPS}
     assert grids <= set(figures)
     assert set(figures) - {'fig_position'} - grids == {'fig_0_training', 'fig_1_dynamics', 'fig_2_alignment', 'fig_3_binomial_single', 'fig_4_latent_spread',
                                                        'fig_4_paper_mae', 'fig_5_spread', 'fig_6_views', 'fig_7_classwise', 'fig_8_data_maps', 'fig_9_tsne',
-                                                       'fig_10_class_kl', 'fig_11_activation_max', 'fig_12_extremes'}   # the position figure when SimCLR reaches the level too
+                                                       'fig_10_class_kl', 'fig_11_activation_max', 'fig_12_extremes',
+                                                       'fig_s1_ssl_training', 'fig_s2_representation'}   # the position figure when SimCLR reaches the level too
     assert report.index('fig_7_classwise.png') < report.index('fig_9_tsne.png') < report.index('fig_12_extremes.png')
     for f in figures:
         assert (out/f'{f}.pdf').stat().st_size > 1000 and f'({f}.png)' in report
@@ -70,8 +76,8 @@ def test_smoke_writes_report_figures_and_tables(smoke_run):
     assert all(c['verdict'] in VERDICTS and any(ch.isdigit() for ch in c['evidence']) for c in claims), claims
     assert 'digits' in report and 'N = 2 copies' in report
     probe = (out/'table_linear_probe.csv').read_text()
-    assert all(m in probe for m in list(STUDY_SETUPS) + ['random init', 'raw pixels'])
-    for s in STUDY_SETUPS:
+    assert all(m in probe for m in list(SMOKE_SETUPS) + ['random init', 'raw pixels'])
+    for s in SMOKE_SETUPS:
         assert (out/'notebooks'/f'train_{s}.ipynb').exists() and f'| {s} |' in report
         assert len(list((out/'train'/s/'records').glob('epoch_*.npz'))) == 4
     assert not list((ROOT/'nbs').glob('*train_*.ipynb'))  # templates are never executed in place
@@ -97,10 +103,6 @@ def test_score_files_are_written_and_compare_reads_them_back(smoke_run, capsys):
     assert re.search(r'\|\s*simclr\s*\|\s*r\s*\|\s*1\.000\s*\|', table), table
 
 
-def test_every_multi_setup_figure_shows_every_setup(smoke_run):
-    out, _ = smoke_run
-    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == set(STUDY_SETUPS), name
-    assert not (out/'notebooks'/'ssl.ipynb').exists()   # no method beyond SimCLR: no comparison notebook
 
 
 def test_train_notebook_gets_the_whole_config(smoke_run):
@@ -120,7 +122,8 @@ def test_rerun_skips_finished_training(smoke_run):
     out, _ = smoke_run
     files = sorted(f for f in (out/'train').rglob('*') if f.is_file())
     stamps = [f.stat().st_mtime_ns for f in files]
-    cfgs, _, _ = prepare_study('smoke', out)
+    from memo_nb.study.params import parse_overrides
+    cfgs, _, _ = prepare_study('smoke', out, overrides=parse_overrides(['setups=' + ','.join(SMOKE_SETUPS)]))
     train_in_workers(cfgs, out, default_workers(cfgs), progress=False)
     assert sorted(f for f in (out/'train').rglob('*') if f.is_file()) == files
     assert [f.stat().st_mtime_ns for f in files] == stamps
@@ -196,35 +199,30 @@ def test_collapse_ends_the_run_in_one_line(tmp_path):
     assert sorted(p.name for p in (out/'train'/'vicreg'/'records').iterdir()) == [f'epoch_{e:04d}.npz' for e in range(3)]
 
 
-def test_chosen_setups_and_ssl_methods(tmp_path):
-    """Chosen setups only, in two workers: SimCLR, the four methods beyond it and supervised training train as setups of a study,
-    appear in every multi-setup figure and get the comparison notebook, which leads the report's tables."""
-    out = tmp_path/'ssl'
-    methods = ('simsiam', 'byol', 'barlow_twins', 'vicreg')
-    chosen = ('simclr',) + methods + ('supervised',)
-    res = memo_nb('run', 'smoke', '--out', str(out), '-p', 'setups=' + ','.join(chosen), '-p', 'epochs=1', '--workers', '2')
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+def test_chosen_setups_and_ssl_methods(smoke_run):
+    """Chosen setups, in two workers: SimCLR, supervised training, the random-label references and the four methods beyond SimCLR
+    train as setups of a study, appear in every multi-setup figure and get the comparison notebook, which leads the report's tables."""
+    out, res = smoke_run
     # the terminal: an epoch bar per setup and worker, a line per notebook, no cell counts and no kernel warnings
     assert '[memo-nb] training in 2 worker processes' in res.stdout, res.stdout[-2000:]
-    for s in chosen:
+    for s in SMOKE_SETUPS:
         assert f'{s} (copy 0 of 2)' in res.stderr and f'{s} (copy 1 of 2)' in res.stderr, res.stderr[-2000:]
     assert not (out/'train'/'simsiam'/'shards').exists()
     assert '[memo-nb] notebook memorization ...' in res.stdout and '[memo-nb] notebook ssl ...' in res.stdout
     assert 'Executing' not in res.stderr + res.stdout and 'without encryption' not in res.stderr
-    assert sorted(p.name for p in (out/'train').iterdir()) == sorted(chosen)
-    assert list(json.loads((out/'study.json').read_text())['configs']) == list(chosen)
-    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == set(chosen), name
-    assert panel_setups(out, 'fig_s1_ssl_training') == {'simclr', *methods}
+    assert sorted(p.name for p in (out/'train').iterdir()) == sorted(SMOKE_SETUPS)
+    assert list(json.loads((out/'study.json').read_text())['configs']) == list(SMOKE_SETUPS)
+    for name in MULTI_SETUP_FIGURES: assert panel_setups(out, name) == set(SMOKE_SETUPS), name
+    assert panel_setups(out, 'fig_s1_ssl_training') == {'simclr', *SSL_METHODS}
     report = (out/'REPORT.md').read_text()
-    assert 'inconclusive' in report and 'no random setup' in report
     comparison = report.index('## Self-supervised methods compared')
     assert comparison < report.index('## The last epoch of every setup')   # the comparison leads the tables
-    for m in methods:
+    for m in SSL_METHODS:
         assert f'| {m} ' in (out/'table_ssl_comparison.md').read_text() and f'| {m} ' in (out/'table_s1_collapse.md').read_text()
         rec = np.load(out/'train'/m/'records'/'epoch_0001.npz')
         assert 0 < rec['embedding_std'].min() and rec['embedding_std'].max()*np.sqrt(128) < 1.01   # unit vectors: at most about 1
     probe = (out/'table_s2_representation.csv').read_text()
-    assert all(f'{m},linear probe' in probe and f'{m},kNN' in probe for m in chosen + ('random init',))
+    assert all(f'{m},linear probe' in probe and f'{m},kNN' in probe for m in SMOKE_SETUPS + ('random init',))
 
 
 def test_failing_notebook_is_one_line(tmp_path, monkeypatch):

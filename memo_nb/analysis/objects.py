@@ -96,19 +96,40 @@ def _grid_title(title:str, reliability:float|None)->str:
     if reliability < 0.5: return f"{title}\nsplit-half reliability {reliability:.2f} < 0.5: these extremes are mostly noise"
     return f"{title} (split-half reliability {reliability:.2f})"
 
+# %% ../../nbs/analysis/59_objects.ipynb
+def _grid_canvas(images:np.ndarray,             # [K, H, W, C] images
+                 rows:list[list[int|None]],     # per row, the index of each cell's image (None: an empty cell)
+                 cap:int, gap:int)->np.ndarray:
+    "The images of `rows` on one white canvas: `cap` pixels of caption strip above each row, `gap` pixels between columns."
+    h, w = images.shape[1:3]
+    fill = 255 if np.issubdtype(images.dtype, np.integer) else 1.0
+    canvas = np.full((len(rows)*(h + cap), len(rows[0])*(w + gap) - gap, images.shape[-1]), fill, images.dtype)
+    for r, row in enumerate(rows):
+        for c, i in enumerate(row):
+            if i is not None: canvas[r*(h + cap) + cap:(r + 1)*(h + cap), c*(w + gap):c*(w + gap) + w] = images[i]
+    return canvas
+
+# %% ../../nbs/analysis/59_objects.ipynb
 def plot_class_grid(images:np.ndarray,            # [K, H, W, 3] uint8 images of the objects
                     score:np.ndarray, labels:np.ndarray, classes:list[str], title:str, n:int=4,
                     tiebreak:np.ndarray|None=None, reliability:float|None=None):
     "One row per class: its `n` easiest objects (highest score), a gap, then its `n` hardest; each image captioned with its score."
     import matplotlib.pyplot as plt
     ext = class_extremes(score, labels, n, tiebreak)
-    fig, axs = plt.subplots(len(ext), 2*n + 1, figsize=(0.75*(2*n + 1), 0.8*len(ext) + 0.8), squeeze=False)
-    for row, (k, (easy, hard)) in zip(axs, ext.items()):
-        for ax, i in zip(list(row[:n]) + list(row[n + 1:]), list(easy) + [None]*(n - len(easy)) + list(hard) + [None]*(n - len(hard))):
-            ax.set_axis_off()
-            if i is None: continue
-            ax.imshow(images[i]); ax.set_title(f"{score[i]:.2f}", fontsize=6, pad=1)
-        row[n].set_axis_off(); row[n].text(0.5, 0.5, classes[k], ha='center', va='center', fontsize=7)
-    axs[0, 0].text(0, 1.6, 'easiest', transform=axs[0, 0].transAxes, fontsize=7); axs[0, n + 1].text(0, 1.6, 'hardest', transform=axs[0, n + 1].transAxes, fontsize=7)
+    fill = lambda ix: list(ix) + [None]*(n - len(ix))
+    rows = [fill(easy) + [None] + fill(hard) for easy, hard in ext.values()]
+    images = np.asarray(images)
+    h, w = images.shape[1:3]
+    cap, gap = max(2, round(0.45*h)), max(1, round(0.08*w))
+    canvas = _grid_canvas(images, rows, cap, gap)
+    width = 0.75*(2*n + 1); height = width*canvas.shape[0]/canvas.shape[1]   # inches: the axes hold the canvas at its own aspect
+    fig, ax = plt.subplots(figsize=(width, height + 0.6))
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=height/(height + 0.6))
+    ax.imshow(canvas, interpolation='nearest'); ax.set_axis_off()
+    for r, (k, row) in enumerate(zip(ext, rows)):
+        for c, i in enumerate(row):
+            if i is not None: ax.text(c*(w + gap) + w/2, r*(h + cap) + cap - 0.5, f"{score[i]:.2f}", ha='center', va='bottom', fontsize=6)
+        ax.text(n*(w + gap) + w/2, r*(h + cap) + cap + h/2, classes[k], ha='center', va='center', fontsize=7)
+    ax.text(0, -0.5, 'easiest', fontsize=7, va='bottom'); ax.text((n + 1)*(w + gap), -0.5, 'hardest', fontsize=7, va='bottom')
     fig.suptitle(_grid_title(title, reliability), fontsize=8, y=1.0)
     return fig
