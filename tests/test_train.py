@@ -138,8 +138,10 @@ def test_concurrent_copies_match_copies_trained_alone(real_dataset, setup, lr):
         out = together.train()(probe, shared=True)  # batch statistics: the outputs depend on the weights alone
         for i in range(3):
             ref, drift = alone[i].train()(probe, shared=True)[0], nudged[i].train()(probe, shared=True)[0]
-            w_tol = 4*max(_param_diff(nudged[i], alone[i]), 1e-6)
-            out_tol = 8*max((drift - ref).abs().max().item(), 1e-5)   # drift itself is a random yardstick: allow a factor of 8
+            # the drift of one nudge is itself a random yardstick: allow a factor of 8 (with one thread, copy 2 of the supervised
+            # group measured 5 times its nudge's drift, and still 240 times closer to its own copy than to another)
+            w_tol = 8*max(_param_diff(nudged[i], alone[i]), 1e-6)
+            out_tol = 8*max((drift - ref).abs().max().item(), 1e-5)
             assert _param_diff(together, alone[i], i) <= w_tol, i
             assert (out[i] - ref).abs().max() <= out_tol, i
             # the yardstick tells copies apart: the group's copy i is far from the other copies trained alone
