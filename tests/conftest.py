@@ -18,6 +18,8 @@ LONGEST_FIRST = ('test_study.py', 'test_train.py', 'test_heldout.py')   # the fi
 def pytest_collection_modifyitems(items):
     "Longest files first, the rest in their order, so that no long file starts last."
     items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
+
+
 CIFAR10_DIR = os.environ.get('MEMO_NB_CIFAR10_DIR')  # a CIFAR-10 ImageFolder tree; tests that need one skip without it
 
 
