@@ -1,4 +1,4 @@
-import os
+import os, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -18,6 +18,11 @@ LONGEST_FIRST = ('test_study.py', 'test_train.py', 'test_heldout.py')   # the fi
 def pytest_collection_modifyitems(items):
     "Longest files first, the rest in their order, so that no long file starts last."
     items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST))
+
+
+def memo_nb(*args, cwd=ROOT, env=None):
+    "`memo-nb ARGS` in a new interpreter (the installed command's own process), its output captured."
+    return subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 CIFAR10_DIR = os.environ.get('MEMO_NB_CIFAR10_DIR')  # a CIFAR-10 ImageFolder tree; tests that need one skip without it

@@ -1,5 +1,5 @@
 "Held-out design on real images: balanced membership, copies train only on their own images; scores and their agreement."
-import json, subprocess, sys
+import json, os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ from memo_nb.training.config import TrainConfig, resolved, run_data
 from memo_nb.data.datasets import load_dataset
 from memo_nb.analysis.scores import original_to_folder_order, compare_scores, object_scores, read_scores
 from memo_nb.training.records import load_records
-from conftest import ROOT
+from conftest import memo_nb
 
 
 def test_copies_train_only_on_their_images(real_dataset, tmp_path, monkeypatch):
@@ -80,19 +80,14 @@ def test_compare_on_synthetic_scores(tmp_path):
 def heldout_run(tmp_path_factory, real_dataset):
     """One small held-out study read by the held-out tests: random labels and supervised training, 4 copies (each probe object in 2,
     out of 2), on the CIFAR-10 tree with the published C-scores where both are set, else on digits."""
-    import os
     out = tmp_path_factory.mktemp('heldout')/'h'
     args = ['run', 'smoke', '--dataset', real_dataset, '--out', str(out), '--quiet', '-p', 'subsample=0.5', '-p', 'copies=4',
             '-p', 'setups=random,supervised', '-p', 'epochs=2']
     cscores = os.environ.get('MEMO_NB_CSCORES')
     if cscores and real_dataset.startswith('folder:'): args += ['-p', f'cscores={Path(cscores).expanduser().resolve()}']
-    res = subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True)
+    res = memo_nb(*args)
     assert res.returncode == 0, res.stderr[-3000:]
     return out
-
-
-def memo_nb(*args):
-    return subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def test_heldout_study_and_compare_command(heldout_run, real_dataset, tmp_path):

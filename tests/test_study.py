@@ -1,18 +1,13 @@
 "The study runner end to end: `memo-nb run smoke` through papermill, and its command-line errors."
-import dataclasses, json, re, subprocess, sys
+import dataclasses, json, re
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, memo_nb
 from memo_nb.training.config import TrainConfig
 from memo_nb.methods.setups import SETUPS, STUDY_SETUPS
 from memo_nb.analysis.claims import VERDICTS
-
-
-def memo_nb(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args],
-                          cwd=cwd, capture_output=True, text=True)
 
 
 def main_in_this_process(capsys, *args)->tuple[int, str]:
@@ -286,7 +281,7 @@ def without_cifar(tmp_path)->dict:
 def test_a_run_without_its_data_names_download_and_a_dry_run_plans_it(tmp_path):
     "`memo-nb run cpu` with no CIFAR-10 here stops before any work in one line naming --download; a dry run plans it and says what it would fetch."
     env, out = without_cifar(tmp_path), tmp_path/'cpu'
-    run = lambda *args: subprocess.run([sys.executable, '-c', 'from memo_nb.study.cli import main; main()', *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    run = lambda *args: memo_nb(*args, env=env)
     res = run('run', 'cpu', '--out', str(out))
     assert res.returncode == 2 and '--download' in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not out.exists() and not (tmp_path/'empty_data').exists()
