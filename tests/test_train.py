@@ -43,13 +43,13 @@ def test_resumed_run_equals_uninterrupted(tmp_path, setup, lr):
 
 @pytest.mark.parametrize('setup, field, own, other', [('barlow_twins', 'off_diagonal', 0.0051, 0.05), ('byol', 'target_momentum', 0.99, 0.5)])
 def test_a_method_setting_left_unset_trains_the_methods_own_value(tmp_path, setup, field, own, other):
-    "Unset (None), a method setting trains the records of the method's own value written out; another value trains other records, and the registered method keeps its own."
+    "Unset, a method setting trains the records of the method's own value written out; another value trains other records, and the registered method keeps its own."
     base = dict(setup=setup, lr=1e-3, **{**TINY, 'epochs': 2})
     unset, written, changed = (load_records(train_run(TrainConfig(**base, **kw), tmp_path/name, progress=False))
-                               for name, kw in (('unset', {}), ('written', {field: own}), ('changed', {field: other})))
+                               for name, kw in (('unset', {}), ('written', {'method_settings': {field: own}}), ('changed', {'method_settings': {field: other}})))
     for k in ('correct', 'p_true', 'loss', 'embedding_std'): np.testing.assert_array_equal(unset[k], written[k], err_msg=k)
     assert not np.array_equal(unset['loss'][1:], changed['loss'][1:])
-    assert getattr(get_setup(setup).objective, get_setup(setup).objective.settings[field]) == own
+    assert getattr(get_setup(setup).objective, get_setup(setup).objective.settings[field].attribute) == own
 
 
 def test_record_shapes_and_probe(tmp_path):

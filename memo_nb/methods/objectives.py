@@ -4,7 +4,7 @@
 
 # %% ../../nbs/methods/32_objectives.ipynb 3
 from __future__ import annotations
-import copy
+import copy, typing
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +17,8 @@ from .models import ResNet18, Network, projection_head
 from .losses import nt_xent, simclr_predictions, classifier_predictions
 
 # %% auto 0
-__all__ = ['AUGMENTATIONS', 'LABEL_POLICIES', 'Classification', 'embedding_spread', 'Retrieval', 'Contrastive', 'Setup']
+__all__ = ['AUGMENTATIONS', 'LABEL_POLICIES', 'MethodSetting', 'Classification', 'embedding_spread', 'Retrieval', 'Contrastive',
+           'Setup']
 
 # %% ../../nbs/methods/32_objectives.ipynb
 AUGMENTATIONS = {
@@ -30,6 +31,14 @@ AUGMENTATIONS = {
 def _check(ok:bool, msg:str):
     if not ok: raise ValueError(msg)
 
+class MethodSetting(typing.NamedTuple):
+    "A value of a method that a run may set by name (`TrainConfig.method_settings`): the objective's attribute it replaces, and its range."
+    attribute: str   # the objective's attribute the setting replaces (a copy's: the registered objective keeps its own)
+    low: float       # the allowed range, both ends included
+    high: float
+    meaning: str     # what the value does, in words
+
+
 # %% ../../nbs/methods/32_objectives.ipynb
 class Classification:
     "Cross-entropy over C classes; a view is correct when its label is the argmax."
@@ -38,7 +47,7 @@ class Classification:
     record_views = 1   # the records have no view axis
     self_supervised = False  # probed by the classes it is trained on, not by in-batch retrieval
     uses_target = False      # no target network
-    settings = {}            # TrainConfig fields this objective reads -> its attribute they set (none)
+    settings = {}            # the method's values a run may set by name: name -> MethodSetting (none)
 
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "A linear classifier `dim -> n_classes` (`kind` and `proj_dim` are the projection's, unused here)."
@@ -85,7 +94,7 @@ class Retrieval:
     record_views = 2   # the records end with a view axis: [..., K, 2]
     self_supervised = True
     uses_target = False  # True: the loss also reads a target network's outputs (BYOL)
-    settings = {}        # TrainConfig fields this objective reads -> its attribute they set (e.g. Barlow Twins' off_diagonal -> lambd)
+    settings = {}        # the method's values a run may set by name: name -> MethodSetting (e.g. Barlow Twins' 'off_diagonal' -> lambd)
 
     def embedding(self, out:Tensor)->Tensor:
         "The part of the head's output that is the method's embedding (what the probe and the collapse check read)."

@@ -10,7 +10,8 @@ from .objectives import AUGMENTATIONS, LABEL_POLICIES, Classification, Contrasti
 from .ssl_methods import SimSiam, BYOL, BarlowTwins, VICReg
 
 # %% auto 0
-__all__ = ['SETUPS', 'CLASSIFICATION', 'CONTRASTIVE', 'STUDY_SETUPS', 'register', 'get_setup', 'configured_objective']
+__all__ = ['SETUPS', 'CLASSIFICATION', 'CONTRASTIVE', 'STUDY_SETUPS', 'register', 'get_setup', 'method_setting_names',
+           'check_method_settings', 'configured_objective']
 
 # %% ../../nbs/methods/34_setups.ipynb
 SETUPS: dict[str, Setup] = {}
@@ -33,14 +34,31 @@ def get_setup(name:str)->Setup:
     return SETUPS[name]
 
 # %% ../../nbs/methods/34_setups.ipynb
+def method_setting_names()->list[str]:
+    "Every method setting a registered setup declares (the names `-p name=value` may give)."
+    return sorted({name for s in SETUPS.values() for name in s.objective.settings})
+
+def check_method_settings(setup:str, settings:dict):
+    "Refuse, in one line, a method setting `setup`'s method does not declare, or a value out of its range."
+    _check(isinstance(settings, dict), f"method_settings must be a dict of setting names to numbers, got {settings!r}.")
+    declared = get_setup(setup).objective.settings
+    for name, v in settings.items():
+        owners = [s for s, st in SETUPS.items() if name in st.objective.settings]
+        _check(name in declared, f"{name} is a setting of {', '.join(owners)}, not of {setup}; leave it unset for {setup}." if owners else
+               f"Unknown method setting {name!r}; {setup} takes {', '.join(map(repr, declared)) or 'none'}.")
+        lo, hi = declared[name].low, declared[name].high
+        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi, f"{name} must be a number in [{lo}, {hi}], got {v!r}.")
+
+
+# %% ../../nbs/methods/34_setups.ipynb
 def configured_objective(cfg):
-    "The objective of `cfg`'s setup with each method setting that `cfg` gives (not None) in place of the method's own value."
+    "The objective of `cfg`'s setup with each method setting that `cfg` gives in place of the method's own value."
     objective = get_setup(cfg.setup).objective
-    given = {attr: getattr(cfg, field) for field, attr in objective.settings.items() if getattr(cfg, field) is not None}
-    if not given: return objective   # the registered objective itself: the method's own values
+    if not cfg.method_settings: return objective   # the registered objective itself: the method's own values
     objective = copy.copy(objective)
-    for attr, value in given.items(): setattr(objective, attr, value)
+    for name, value in cfg.method_settings.items(): setattr(objective, objective.settings[name].attribute, value)
     return objective
+
 
 # %% ../../nbs/methods/34_setups.ipynb
 register(Setup('simclr', CONTRASTIVE, 'simclr', optimizer='adam', temperature=0.07, paper_epochs=200,

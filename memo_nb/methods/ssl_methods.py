@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .objectives import Retrieval
+from .objectives import Retrieval, MethodSetting
 
 # %% auto 0
 __all__ = ['negative_cosine', 'simsiam_loss', 'byol_loss', 'barlow_twins_loss', 'vicreg_loss', 'mlp', 'PredictorHead', 'SimSiam',
@@ -120,7 +120,7 @@ class BYOL(SimSiam):
     name = 'byol'
     uses_target = True
     base_momentum = 0.99   # the target's EMA decay at the start, rising to 1 on a cosine (solo-learn CIFAR: 0.99 -> 1.0)
-    settings = {'target_momentum': 'base_momentum'}   # TrainConfig.target_momentum, when given, replaces it
+    settings = {'target_momentum': MethodSetting('base_momentum', 0, 1, "the target's EMA decay at the start (rising to 1)")}
 
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "Projector dim -> 16d -> d, predictor d -> 16d -> d (solo-learn CIFAR: 4096-wide for d = 256)."
@@ -139,7 +139,7 @@ class BarlowTwins(_TwoView):
     "Barlow Twins: the views' cross-correlation to the identity."
     name = 'barlow_twins'
     lambd, scale = 0.0051, 0.1   # solo-learn CIFAR
-    settings = {'off_diagonal': 'lambd'}   # TrainConfig.off_diagonal, when given, replaces lambd
+    settings = {'off_diagonal': MethodSetting('lambd', 0, math.inf, 'weight λ of the off-diagonal terms')}
     def head(self, dim:int, n_classes:int, kind:str='linear', proj_dim:int=128)->nn.Module:
         "Three-layer projector dim -> d -> d -> d (solo-learn CIFAR: 2048 -> 2048 -> 2048)."
         return mlp([dim, proj_dim, proj_dim, proj_dim])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..methods.setups import SETUPS, STUDY_SETUPS, get_setup
+from ..methods.setups import SETUPS, STUDY_SETUPS, get_setup, method_setting_names
 from ..training.config import TrainConfig, resolved
 from .profiles import PROFILES, PROFILE_PARAMS
 
@@ -98,7 +98,8 @@ def _json(text:str):
     try: return json.loads(text)
     except json.JSONDecodeError: return text
 
-PARAM_TYPES = {**{k: v for k, v in typing.get_type_hints(TrainConfig).items() if k != 'setup'}, **typing.get_type_hints(StudyParams)}
+PARAM_TYPES = {**{k: v for k, v in typing.get_type_hints(TrainConfig).items() if k not in ('setup', 'method_settings')},
+               **{k: float for k in method_setting_names()}, **typing.get_type_hints(StudyParams)}   # a method setting by its own name
 
 # %% ../../nbs/study/71_params.ipynb
 def parse_value(name:str, text:str):
@@ -145,7 +146,9 @@ def study_configs(profile:str, dataset:str|None=None, overrides:list|None=None)-
     per_setup = {s: {**common, **PROFILES[profile].get(s, {}), **({'dataset': dataset} if dataset else {})} for s in params.setups}
     for setup, name, value in overrides:
         if name in STUDY_FIELDS: continue
-        for s in ([setup] if setup else params.setups): per_setup[s][name] = value
+        for s in ([setup] if setup else params.setups):
+            if name in method_setting_names(): per_setup[s]['method_settings'] = {**per_setup[s].get('method_settings', {}), name: value}
+            else: per_setup[s][name] = value
     for kw in per_setup.values():  # notebooks run in the output folder, so a relative folder must not stay relative
         if kw.get('dataset', '').startswith('folder:'): kw['dataset'] = 'folder:' + str(Path(kw['dataset'][7:]).expanduser().resolve())
     return {s: resolved(TrainConfig(setup=s, **kw)) for s, kw in per_setup.items()}, params

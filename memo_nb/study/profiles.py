@@ -43,7 +43,7 @@ PROFILES = {
                 byol=dict(_SSL_CPU, epochs=80),
                 # CPU scaling: with d = 128 output dimensions, not solo-learn's 2048, Barlow Twins' off-diagonal weight 0.0051 is too weak;
                 # its loss was still falling and its linear probe still rising at epoch 40: twice the epochs, as BYOL
-                barlow_twins=dict(_SSL_CPU, epochs=80, off_diagonal=0.02),
+                barlow_twins=dict(_SSL_CPU, epochs=80, method_settings={'off_diagonal': 0.02}),
                 supervised=dict(epochs=40), random=dict(epochs=25)),
 }
 

@@ -5,7 +5,7 @@
 # %% ../../nbs/training/40_config.ipynb 3
 from __future__ import annotations
 import hashlib, math
-from dataclasses import dataclass, asdict, fields, replace
+from dataclasses import dataclass, asdict, field, fields, replace
 
 import numpy as np
 import torch
@@ -13,13 +13,13 @@ from torch import Tensor
 
 from ..data.datasets import load_dataset, check_dataset_name, balanced_indices, random_labels, ImageSet
 from ..methods.models import HEADS
-from ..methods.setups import SETUPS, get_setup
+from ..methods.setups import get_setup, check_method_settings
 
 # %% auto 0
-__all__ = ['RUNTIME_FIELDS', 'METHOD_SETTINGS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies', 'kept_epochs',
-           'check_method_settings', 'validate', 'resolved', 'is_resolved', 'require_resolved', 'check_sizes',
-           'copy_train_size', 'derive_seed', 'generator', 'RunData', 'run_data', 'membership_mask', 'distinct_in_sets',
-           'copy_members', 'pick_device']
+__all__ = ['RUNTIME_FIELDS', 'LEGACY_METHOD_FIELDS', 'TrainConfig', 'run_identity', 'config_from_dict', 'in_copies',
+           'kept_epochs', 'validate', 'resolved', 'is_resolved', 'require_resolved', 'check_sizes', 'copy_train_size',
+           'derive_seed', 'generator', 'RunData', 'run_data', 'membership_mask', 'distinct_in_sets', 'copy_members',
+           'pick_device']
 
 # %% ../../nbs/training/40_config.ipynb
 @dataclass
@@ -40,8 +40,7 @@ class TrainConfig:
     lr: float = 3e-4
     weight_decay: float = 1e-4
     momentum: float = 0.9          # SGD only
-    off_diagonal: float|None = None  # Barlow Twins: weight lambda of the off-diagonal terms; None: its own (0.0051, solo-learn CIFAR)
-    target_momentum: float|None = None # BYOL: the target's EMA decay at the start (rising to 1); None: its own (0.99, solo-learn CIFAR)
+    method_settings: dict = field(default_factory=dict)  # the method's own values by name, e.g. {'off_diagonal': 0.02} for barlow_twins; {} = its own values
     temperature: float|None = None # None: the setup's own (0.07 for simclr, 1 for the classifiers, 0.1 for the other self-supervised probes)
     head: str = 'linear'           # SimCLR's projection: 'linear' (original code) or 'mlp' (SimCLR paper); the other methods have their own heads
     proj_dim: int = 128            # self-supervised embedding size d (the other heads' widths scale with it)
@@ -72,8 +71,14 @@ def run_identity(cfg:TrainConfig)->dict:
     return {k: v for k, v in asdict(cfg).items() if k not in RUNTIME_FIELDS}
 
 # %% ../../nbs/training/40_config.ipynb
+LEGACY_METHOD_FIELDS = ('off_diagonal', 'target_momentum')   # method settings that memo_nb 0.2.0 kept as fields of their own
+
 def config_from_dict(d:dict)->TrainConfig:
     "The TrainConfig of a dict of its fields (missing fields take their defaults); unknown keys are refused by name."
+    legacy = {k: d[k] for k in LEGACY_METHOD_FIELDS if k in d}
+    d = {k: v for k, v in d.items() if k not in legacy}
+    if any(v is not None for v in legacy.values()):
+        d['method_settings'] = {**d.get('method_settings', {}), **{k: v for k, v in legacy.items() if v is not None}}
     allowed = [f.name for f in fields(TrainConfig)]
     unknown = sorted(set(d) - set(allowed))
     if unknown: raise ValueError(f"Unknown TrainConfig field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}.")
@@ -95,19 +100,6 @@ def kept_epochs(cfg:TrainConfig)->list[int]:
     return sorted({round(cfg.epochs*i/n) for i in range(1, n + 1)}) if n else []
 
 # %% ../../nbs/training/40_config.ipynb
-METHOD_SETTINGS = {'off_diagonal': (0, math.inf), 'target_momentum': (0, 1)}   # TrainConfig fields a method reads, with their allowed ranges
-
-def check_method_settings(cfg:TrainConfig):
-    "Refuse a method setting given to a setup whose method does not read it, or out of its range."
-    setup = get_setup(cfg.setup)
-    for name, (lo, hi) in METHOD_SETTINGS.items():
-        v = getattr(cfg, name)
-        if v is None: continue
-        owners = [s for s, st in SETUPS.items() if name in st.objective.settings]
-        _check(name in setup.objective.settings, f"{name} is a setting of {', '.join(owners)}, not of {cfg.setup}; leave it unset for {cfg.setup}.")
-        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi, f"{name} must be a number in [{lo}, {hi}], got {v!r}.")
-
-# %% ../../nbs/training/40_config.ipynb
 def validate(cfg:TrainConfig):
     "Raise ValueError naming the first bad setting."
     setup = get_setup(cfg.setup)
@@ -127,7 +119,7 @@ def validate(cfg:TrainConfig):
         _check(1 <= m <= cfg.copies - 1, f"subsample {cfg.subsample} puts each probe object in {m} of {cfg.copies} copies; the held-out "
                f"design needs at least one copy that trains on it and one that does not (use more copies or another subsample).")
     _check(isinstance(cfg.collapse_std, (int, float)) and cfg.collapse_std >= 0, f"collapse_std must be a number >= 0 (0 = never), got {cfg.collapse_std!r}.")
-    check_method_settings(cfg)
+    check_method_settings(cfg.setup, cfg.method_settings)
     _check(len(cfg.dense_levels) > 0 and all(isinstance(l, (int, float)) and 0 < l < 1 for l in cfg.dense_levels),
            f"dense_levels must be numbers in (0, 1), got {list(cfg.dense_levels)}.")
     _check(cfg.temperature is None or cfg.temperature > 0, f"temperature must be > 0 (or None), got {cfg.temperature!r}.")

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..data.datasets import ImageSet
 from ..data.files import atomic_write
 from ..methods.setups import get_setup, embedding_spread
-from .config import TrainConfig, RunData, resolved, is_resolved, run_identity, run_data, generator, pick_device, kept_epochs
+from .config import TrainConfig, RunData, resolved, is_resolved, run_identity, config_from_dict, LEGACY_METHOD_FIELDS, run_data, generator, pick_device, kept_epochs
 from .copies import CopyGroup, copy_groups, to_memory_format
 from .records import save_epoch_records, save_probe, damaged_records, select_view, record_path, read_epoch, RECORD_FORMAT, record_format
 
@@ -123,8 +123,6 @@ def tune_cpu_allocator()->bool:
     return bool(libc.mallopt(M_MMAP_THRESHOLD, 2**31 - 1)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 # %% ../../nbs/training/43_loop.ipynb
-_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
-
 def run_config_changes(run:Path, cfg:TrainConfig)->str:
     "The identity fields in which the run saved in `run` differs from `cfg`, as 'field: old -> new, ...' ('' if none or no run)."
     path = Path(run)/'config.json'
@@ -132,7 +130,9 @@ def run_config_changes(run:Path, cfg:TrainConfig)->str:
     old = json.loads(path.read_text())
     if record_format(old) != RECORD_FORMAT:  # other seeds and probe batches: its records cannot be continued
         return f"record format {record_format(old)} -> {RECORD_FORMAT}, written by an older memo_nb"
-    return ', '.join(f"{k}: {old.get(k, _DEFAULTS[k])!r} -> {v!r}" for k, v in run_identity(cfg).items() if old.get(k, _DEFAULTS[k]) != v)
+    known = {f.name for f in fields(TrainConfig)} | set(LEGACY_METHOD_FIELDS)   # fields added since take their defaults
+    saved = run_identity(config_from_dict({k: v for k, v in old.items() if k in known}))
+    return ', '.join(f"{k}: {saved[k]!r} -> {v!r}" for k, v in run_identity(cfg).items() if saved[k] != v)
 
 # %% ../../nbs/training/43_loop.ipynb
 def check_run_folder(run:Path, cfg:TrainConfig):
