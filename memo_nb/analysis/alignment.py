@@ -34,6 +34,7 @@ def alignment_views(images:Tensor, draws:int, seed:int)->list[tuple[Tensor, Tens
         out.append((aug(images, g), aug(images, g)))
     return out
 
+# %% ../../nbs/analysis/57_alignment.ipynb
 def layer_names(setup:str)->tuple[str, ...]:
     "The layers scored for a setup: the four stages, the pooled feature, and a self-supervised setup's embedding (its projection)."
     return STAGES + (('projection',) if get_setup(setup).objective.self_supervised else ())
@@ -64,6 +65,7 @@ def usable_batches(K:int, batches=PROBE_BATCHES)->tuple[int, ...]:
     "The retrieval batch sizes a probe of K objects allows: at most K, and no batch of a single object."
     return tuple(b for b in sorted(set(min(b, K) for b in batches)) if b >= 2 and K % b != 1)
 
+# %% ../../nbs/analysis/57_alignment.ipynb
 def network_view_records(net:torch.nn.Module, setup:str, views:list[tuple[Tensor, Tensor]], seed:int,
                          batches=PROBE_BATCHES)->dict[str, np.ndarray]:
     "distance [L, M, K] (float32) per layer and draw; retrieval [B, R, M, K, 2] (bool) per batch size, retrieval layer, draw and view."

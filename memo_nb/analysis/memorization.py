@@ -19,14 +19,17 @@ def view_bits(correct:np.ndarray, view:int=0)->np.ndarray:
     "[T+1, N, M, K] correctness bits (one view of a contrastive setup's pairs)."
     return select_view(correct, view)
 
+# %% ../../nbs/analysis/50_memorization.ipynb
 def r_tilde(correct:np.ndarray, view:int=0)->np.ndarray:
     "r~_t(x~): mean over copies for each fixed draw -> [T+1, M, K]."
     return view_bits(correct, view).mean(1)
 
+# %% ../../nbs/analysis/50_memorization.ipynb
 def r_t(correct:np.ndarray, view:int=0)->np.ndarray:
     "r_t(x): mean over copies and draws -> [T+1, K]."
     return view_bits(correct, view).mean((1, 2))
 
+# %% ../../nbs/analysis/50_memorization.ipynb
 def mean_r(correct:np.ndarray, view:int=0)->np.ndarray:
     "Mean of r_t over objects, per epoch -> [T+1] (the area under the sorted r_t curve)."
     return r_t(correct, view).mean(1)

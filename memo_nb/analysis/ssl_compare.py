@@ -81,6 +81,7 @@ def memorization_difference(mem_a:np.ndarray, mem_b:np.ndarray, # [K] mem of the
     idx = np.random.default_rng(seed).integers(0, len(a), (n_boot, len(a)))
     return {'difference': float(a.mean() - b.mean()), **compare(a[idx].mean(1), b[idx].mean(1), alpha)}
 
+# %% ../../nbs/analysis/58_ssl_compare.ipynb
 def memorizes_more(mem:dict[str, np.ndarray], # setup -> mem [K] at its analysis epoch
                    reference:str='simclr', n_boot:int=2000, seed:int=0, alpha:float=0.05)->pd.DataFrame:
     "Each setup's mean mem minus the reference's, with its interval, p, Holm's verdict over the family and a reading."

@@ -214,6 +214,7 @@ def load_dataset(name:str,                  # 'cifar10', 'cifar100', 'digits' or
     if name in _CIFAR: return load_cifar(name, split, root, download)
     return load_digits_dataset(split)
 
+# %% ../../nbs/data/21_datasets.ipynb
 def dataset_missing(name:str, root:str|Path|None=None)->bool:
     "Whether `name` is a CIFAR dataset that must be downloaded before it loads (no files under the data root, no ImageFolder copy named)."
     check_dataset_name(name)

@@ -25,10 +25,12 @@ def simclr_logits(z1:Tensor,                # [B, d] first views' embeddings (an
     partner = (a + B) % n
     return logits, torch.where(partner > a, partner - 1, partner)  # column index once self is removed
 
+# %% ../../nbs/methods/31_losses.ipynb
 def nt_xent(z1:Tensor, z2:Tensor, temperature:float=0.07)->Tensor:
     "SimCLR's NT-Xent loss: mean cross-entropy of the partner classification over all 2B views."
     return F.cross_entropy(*simclr_logits(z1, z2, temperature))
 
+# %% ../../nbs/methods/31_losses.ipynb
 def simclr_predictions(z1:Tensor, z2:Tensor, temperature:float=0.07)->tuple[Tensor, Tensor]:
     "Per view [2B]: is the partner the argmax, and its probability. First views come first."
     logits, target = simclr_logits(z1, z2, temperature)

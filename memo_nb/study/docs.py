@@ -20,10 +20,12 @@ def code_digest(nb:dict)->str:
     code = '\n\x00\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code')
     return hashlib.sha256(code.encode()).hexdigest()
 
+# %% ../../nbs/study/76_docs.ipynb
 def library_notebooks(root:Path=REPO)->list[Path]:
     "The library notebooks of a clone: nbs/<stage>/*.ipynb (the study templates nbs/1*.ipynb are executed by the runner instead)."
     return sorted((Path(root)/'nbs').glob('*/[0-9]*.ipynb'), key=lambda p: p.name)   # unique numbers: the pipeline's order
 
+# %% ../../nbs/study/76_docs.ipynb
 def stale_notebooks(root:Path=REPO)->list[str]:
     "Library notebooks whose code changed after they were executed (or that were never stamped), with what is wrong."
     out = []

@@ -141,6 +141,7 @@ def resolved(cfg:TrainConfig)->TrainConfig:
     validate(cfg)
     return _with_setup_defaults(cfg)
 
+# %% ../../nbs/training/40_config.ipynb
 def is_resolved(cfg:TrainConfig)->bool:
     "Whether `cfg` already holds what `resolved` fills in (it was resolved, or written out in full)."
     return _with_setup_defaults(cfg) == cfg

@@ -23,6 +23,7 @@ def init_network(cfg:TrainConfig, index:int, n_classes:int)->torch.nn.Module:
         torch.manual_seed(derive_seed(cfg.seed, cfg.setup, 'init', index))
         return get_setup(cfg.setup).network(n_classes, cfg.width, cfg.head, cfg.proj_dim)
 
+# %% ../../nbs/training/41_copies.ipynb
 def make_optimizer(cfg:TrainConfig, params)->torch.optim.Optimizer:
     "The run's optimiser (`cfg` resolved: 'adam' or 'sgd' with momentum) over `params`."
     if cfg.optimizer == 'adam': return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -32,6 +33,7 @@ def make_schedule(cfg:TrainConfig, opt:torch.optim.Optimizer):
     "Cosine annealing per epoch over `schedule_epochs` (0: the run's epochs)."
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.schedule_epochs or cfg.epochs, 1))
 
+# %% ../../nbs/training/41_copies.ipynb
 def to_memory_format(x:Tensor, channels_last:bool)->Tensor:
     "`x` in channels-last layout when asked (faster convolutions on CPU and GPU)."
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -26,10 +26,12 @@ def copy_shards(copies:int, world:int)->list[range]:
     bounds = [k*copies//world for k in range(world + 1)]
     return [range(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
+# %% ../../nbs/training/44_distributed.ipynb
 def shard_plan(cfgs:dict[str, TrainConfig], world:int)->list[tuple[int, str, range]]:
     "(rank, setup, copies) of every training item: each setup's copies cut into `world` shards, shard j trained by rank j."
     return [(j, s, c) for s, cfg in cfgs.items() for j, c in enumerate(copy_shards(cfg.copies, world))]
 
+# %% ../../nbs/training/44_distributed.ipynb
 def shard_dir(run:str|Path, copies:range)->Path:
     "The folder of one shard of the run folder `run`."
     return Path(run)/'shards'/f'copies_{copies.start:03d}-{copies.stop - 1:03d}'
@@ -67,6 +69,7 @@ def rank_info()->tuple[int, int, int]:
     "(rank, world size, local rank) from torchrun's environment; (0, 1, 0) in a plain process."
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), int(os.environ.get('LOCAL_RANK', 0))
 
+# %% ../../nbs/training/44_distributed.ipynb
 def start_ranks()->tuple[int, int]:
     "Join torchrun's process group (nothing to do in a plain process); (rank, world size)."
     rank, world, local = rank_info()
@@ -79,6 +82,7 @@ def stop_ranks():
     "Leave the process group, if this process joined one."
     if dist.is_initialized(): dist.destroy_process_group()
 
+# %% ../../nbs/training/44_distributed.ipynb
 def finished_counter():
     "A function that records one more finished item and returns how many all ranks have finished (None in a plain process)."
     if not dist.is_initialized(): return lambda: None

@@ -143,6 +143,7 @@ def check_run_folder(run:Path, cfg:TrainConfig):
                          f"Resume it with its own settings, or use another output folder.")
     if not (run/'config.json').exists(): atomic_write(run/'config.json', lambda f: f.write(json.dumps({**asdict(cfg), 'record_format': RECORD_FORMAT}, indent=1).encode()))
 
+# %% ../../nbs/training/43_loop.ipynb
 def weights_path(run:Path, copy:int, epoch:int|None=None)->Path:
     "Where a copy's final weights are (or, with `epoch`, its weights kept after that epoch: `TrainConfig.keep_weights`)."
     return Path(run)/'weights'/('' if epoch is None else f'epoch_{epoch:04d}')/f'copy_{copy:02d}.pt'
@@ -226,6 +227,7 @@ def collapsed_copies(run:Path, cfg:TrainConfig, epoch:int,
     copies = range(cfg.copies) if copies is None else copies
     return {copies[i]: spreads[:, i].round(4).tolist() for i in np.nonzero((spreads < cfg.collapse_std).all(0))[0]}
 
+# %% ../../nbs/training/43_loop.ipynb
 def check_collapse(run:Path, cfg:TrainConfig, epoch:int, copies:range|None=None):
     "Raise CollapseError, in one line naming the setup and the first collapsed copy, when `collapsed_copies` finds one."
     bad = collapsed_copies(run, cfg, epoch, copies)
