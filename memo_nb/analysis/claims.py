@@ -18,7 +18,7 @@ __all__ = ['VERDICTS', 'SPREAD_NAMES', 'MIN_COPIES', 'BANDS', 'NAMES', 'READING_
            'PAPER_LEVELS', 'PAPER_N', 'PAPER_M', 'PAPER_K', 'fmt_spread', 'spread_statistics', 'compare', 'holm',
            'family_verdict', 'common_levels', 'reached_levels', 'too_few_copies', 'claim_objects_differ',
            'claim_widest', 'claim_supervised_widest', 'position_interval', 'spread_position', 'position_table',
-           'claim_simclr_between', 'plot_positions', 'claim_augmentations_differ', 'study_claims',
+           'format_position', 'claim_simclr_between', 'plot_positions', 'claim_augmentations_differ', 'study_claims',
            'homogeneous_mae_curve', 'sigma_from_mae', 'paper_sigma', 'paper_vs_run']
 
 # %% ../../nbs/analysis/52_claims.ipynb
@@ -299,7 +299,9 @@ def _half_verdict(rows:pd.DataFrame)->str:
     if (rows.reading == 'holds').all(): return 'holds'
     return 'does not hold' if (rows.reading == 'does not hold').any() else 'inconclusive'
 
-def _fmt_t(r)->str:
+# %% ../../nbs/analysis/52_claims.ipynb
+def format_position(r)->str:
+    "One row of `position_table` as 't +0.36 (-0.23 to +0.51)', an open end as ±∞, or 't undefined' when the references are not apart."
     f = lambda x: f"{x:+.2f}" if np.isfinite(x) else ('−∞' if x < 0 else '+∞')
     return f"t {r.t:+.2f} ({f(r.t_low)} to {f(r.t_high)})" if np.isfinite(r.t) else "t undefined"
 
@@ -314,7 +316,7 @@ def claim_simclr_between(stats:dict, setups)->dict:
     if pos.empty: return {'claim': claim, 'verdict': 'inconclusive', 'evidence': _no_common_level(stats, need) + '.'}
     name = {'single': 'single-draw half (σ_single, band 0.5 to 1.5)', 'object': 'averaged half (σ_obj, band −0.5 to 0.5)'}
     halves = {k: _half_verdict(pos[pos.kind == k]) for k in ('single', 'object')}
-    parts = [f"{name[r.kind]} at p0 = {r.level}: {_fmt_t(r)}, {r.reading}" + (f" ({r.side})" if r.reading != 'holds' else '')
+    parts = [f"{name[r.kind]} at p0 = {r.level}: {format_position(r)}, {r.reading}" + (f" ({r.side})" if r.reading != 'holds' else '')
              + f"; σ simclr {r.sigma}, random {r['sigma random']}, supervised {r['sigma supervised']}" for _, r in pos.iterrows()]
     verdict = 'holds' if set(halves.values()) == {'holds'} else 'does not hold' if 'does not hold' in halves.values() else 'inconclusive'
     head = f"single-draw half {halves['single']}, averaged half {halves['object']} (position t: random labels 0, supervised 1). "

@@ -8,7 +8,7 @@ import argparse, contextlib, os, sys, time
 from pathlib import Path
 
 import memo_nb
-from ..methods.setups import SETUPS, STUDY_SETUPS
+from ..methods.setups import SETUPS, STUDY_SETUPS, method_setting_names
 from .profiles import PROFILES
 from .params import parse_overrides, parameter_table
 from .runner import prepare_study, execute_study, study_notebooks, StudyError
@@ -33,7 +33,8 @@ class CommandError(Exception):
 # %% ../../nbs/study/77_cli.ipynb
 def add_run(sub):
     r = sub.add_parser('run', help='train the setups and write every figure and table with REPORT.md', formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="study parameters (-p NAME=VALUE; training settings are the fields of memo_nb.training.config.TrainConfig):\n"
+                       epilog="study parameters (-p NAME=VALUE; training settings are the fields of memo_nb.training.config.TrainConfig, and a method's own "
+                              f"settings go by name: {', '.join(method_setting_names())}):\n"
                               + '\n'.join(f"  {p['name']} ({p['type']}, default {p['default']!r}): {p['meaning']}" for p in parameter_table()))
     r.add_argument('profile', help=f"one of: {', '.join(PROFILES)}")
     r.add_argument('--dataset', help="'cifar10', 'cifar100', 'digits' or 'folder:<path>'")
